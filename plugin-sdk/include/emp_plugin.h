@@ -224,6 +224,9 @@ typedef struct emp_plugin {
  * *EMP_PLUGIN_ENTRY(void) { return &my_plugin; }` */
 typedef const emp_plugin_t *(*emp_plugin_entry_fn)(void);
 
+/* Declared here so that a plugin's definition has a prototype. */
+EMP_PLUGIN_EXPORT const emp_plugin_t *EMP_PLUGIN_ENTRY(void);
+
 #ifdef __cplusplus
 }
 #endif
