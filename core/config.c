@@ -225,7 +225,11 @@ static void apply_key(emp_config_t *c, const key_spec_t *k, const config_setting
         }
         double v = number_of(s);
         if (v < k->min || v > k->max) {
-            snprintf(msg, sizeof msg, "value %g is out of range [%g, %g]", v, k->min, k->max);
+            if (k->type == K_DOUBLE)
+                snprintf(msg, sizeof msg, "value %g is out of range [%g, %g]", v, k->min, k->max);
+            else /* integers in full: %g would print 1073741825 as 1.07374e+09 */
+                snprintf(msg, sizeof msg, "value %.0f is out of range [%.0f, %.0f]", v, k->min,
+                         k->max);
             err_at(e, s, "%s", msg);
             return;
         }
@@ -660,7 +664,7 @@ int emp_config_load(emp_config_t *c, const char *path, int gpu, emp_errlist_t *e
     }
     if (gpus)
         load_gpus(c, gpus, gpu, e);
-    if (gpu >= 0 && c->gpu != gpu) {
+    if (gpu >= 0 && c->gpu != gpu && !(gpus == NULL && gpu == 0)) {
         emp_err_add(e, path, 0, "GPU %d is not listed in 'gpus'; this machine's config lists %zu GPU(s)",
                     gpu, c->ngpus);
         c->gpu = gpu;

@@ -104,10 +104,16 @@ void emp_config_env_apply(emp_config_t *c, emp_getenv_fn get, emp_errlist_t *e)
             double d = strtod(v, &end);
             if (errno || end == v || *end != '\0' || d < s->min || d > s->max ||
                 (s->type == E_INT && d != (double)(long long)d)) {
-                emp_err_add(e, NULL, 0,
-                            "environment variable %s: expected %s in [%g, %g], got \"%s\"",
-                            s->name, s->type == E_INT ? "an integer" : "a number", s->min, s->max,
-                            v);
+                if (s->type == E_INT) /* integers in full, not 3.6e+06 */
+                    emp_err_add(e, NULL, 0,
+                                "environment variable %s: expected an integer in [%.0f, %.0f], "
+                                "got \"%s\"",
+                                s->name, s->min, s->max, v);
+                else
+                    emp_err_add(e, NULL, 0,
+                                "environment variable %s: expected a number in [%g, %g], got "
+                                "\"%s\"",
+                                s->name, s->min, s->max, v);
                 break;
             }
             if (s->type == E_INT)
