@@ -1,0 +1,15 @@
+# Generates a C file with one string constant per Lua file: emp_lua_<basename>.
+# Usage: cmake -DOUT=file.c -DHDR=file.h -DINPUTS="a.lua;b.lua" -P embed_lua.cmake
+set(c_text "/* generated from the Lua sources by cmake/embed_lua.cmake; do not edit */\n#include \"emp_lua_scripts.h\"\n")
+set(h_text "/* generated: the Lua scripts embedded in emp-worker */\n#ifndef EMP_LUA_SCRIPTS_H\n#define EMP_LUA_SCRIPTS_H\n")
+string(REPLACE "|" ";" INPUTS "${INPUTS}")
+foreach(f ${INPUTS})
+  get_filename_component(name ${f} NAME_WE)
+  file(READ ${f} hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
+  string(APPEND c_text "const char emp_lua_${name}[] = {${hex}0x00};\n")
+  string(APPEND h_text "extern const char emp_lua_${name}[];\n")
+endforeach()
+string(APPEND h_text "#endif\n")
+file(WRITE ${OUT} "${c_text}")
+file(WRITE ${HDR} "${h_text}")
