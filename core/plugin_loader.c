@@ -168,13 +168,13 @@ int emp_plugin_scan(const char *dir, emp_plugin_list_cb cb, void *arg)
     for (size_t i = 0; i < n; i++) {
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        void *dl = NULL;
-        const emp_plugin_t *desc = NULL;
-        if (check_perms(path, 0, err, sizeof err) == 0)
-            desc = emp_plugin_open(path, &dl, err, sizeof err);
-        cb(path, desc, desc ? NULL : err, arg);
-        if (dl)
-            dlclose(dl);
+        /* list what loading <stem> would do, with the same checks and messages (a file whose
+         * descriptor has another name is refused, as emp_plugin_load refuses it) */
+        char stem[NAME_MAX + 1];
+        snprintf(stem, sizeof stem, "%.*s", (int)(strlen(names[i]) - 3), names[i]);
+        emp_plugin_inst_t *inst = emp_plugin_load(dir, stem, err, sizeof err);
+        cb(path, inst ? inst->desc : NULL, inst ? NULL : err, arg);
+        emp_plugin_unload(inst);
         free(names[i]);
     }
     free(names);
