@@ -339,7 +339,7 @@ int emp_queue_job_pending(emp_queue_t *q, const char *job_id)
 
 /* ---- claim (3.1) ---- */
 
-static struct emp_job *decode_claim(const char *text, size_t len)
+struct emp_job *emp_queue_decode_claim(const char *text, size_t len)
 {
     cJSON *root = cJSON_ParseWithLength(text, len);
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "jobId");
@@ -397,7 +397,7 @@ int emp_queue_claim(emp_queue_t *q, struct emp_job **job_out)
     if (r->type == REDIS_REPLY_NIL) {
         q->stats.claims_empty++;
     } else if (r->type == REDIS_REPLY_STRING) {
-        *job_out = decode_claim(r->str, (size_t)r->len);
+        *job_out = emp_queue_decode_claim(r->str, (size_t)r->len);
         if (*job_out == NULL)
             LOG_E("findMatchingJob returned a reply that is not {jobId, job}: %.200s", r->str);
         else

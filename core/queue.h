@@ -71,6 +71,10 @@ int emp_queue_job_pending(emp_queue_t *q, const char *job_id);
  * A reply that cannot be decoded is logged and treated as none. */
 int emp_queue_claim(emp_queue_t *q, struct emp_job **job_out);
 
+/* Decode a findMatchingJob reply ({"jobId","job":{...}}); NULL when it is not that shape.
+ * Pure (no Redis): exposed for tests and fuzzing. Caller frees with emp_job_free. */
+struct emp_job *emp_queue_decode_claim(const char *text, size_t len);
+
 /* assigned -> in_progress + busy events. 1 started, 0 the job is no longer ours, -1 error. */
 int emp_queue_job_started(emp_queue_t *q, struct emp_job *job);
 /* progress: fraction 0..1 -> integer percent, message. 0 or -1. */
