@@ -22,6 +22,29 @@ static char *plugin_dir_for(const emp_cli_t *cli, const emp_config_t *cfg)
     return emp_plugin_default_dir();
 }
 
+static void warn_secret_file(const char *path, emp_errlist_t *e)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || !(st.st_mode & S_IROTH))
+        return;
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return;
+    char line[1024];
+    int secret = 0;
+    while (!secret && fgets(line, sizeof line, f)) {
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        secret = strstr(line, "password") || strstr(line, "token") ||
+                 (strstr(line, "redis://") && strchr(strstr(line, "redis://") + 8, '@'));
+    }
+    fclose(f);
+    if (secret)
+        emp_warn_add(e, path, 0, "holds a secret and is world-readable; run `chmod o-r %s`",
+                     path);
+}
+
 int emp_check_load(const emp_cli_t *cli, emp_config_t *cfg, emp_plugin_inst_t ***insts_out,
                    size_t *ninsts_out, emp_errlist_t *e)
 {
@@ -30,6 +53,9 @@ int emp_check_load(const emp_cli_t *cli, emp_config_t *cfg, emp_plugin_inst_t **
     *ninsts_out = 0;
     if (cfg->main_path == NULL)
         return -1;
+    warn_secret_file(cfg->main_path, e);
+    for (size_t i = 0; i < cfg->nconnectors; i++)
+        warn_secret_file(cfg->connectors[i].file, e);
     char *dir = plugin_dir_for(cli, cfg);
     emp_plugin_inst_t **insts = xcalloc(cfg->nconnectors + 1, sizeof *insts);
     size_t n = 0;
@@ -73,29 +99,6 @@ int emp_check_load(const emp_cli_t *cli, emp_config_t *cfg, emp_plugin_inst_t **
     return e->n ? -1 : 0;
 }
 
-static void warn_secret_file(const char *path, emp_errlist_t *e)
-{
-    struct stat st;
-    if (stat(path, &st) != 0 || !(st.st_mode & S_IROTH))
-        return;
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return;
-    char line[1024];
-    int secret = 0;
-    while (!secret && fgets(line, sizeof line, f)) {
-        char *hash = strchr(line, '#');
-        if (hash)
-            *hash = '\0';
-        secret = strstr(line, "password") || strstr(line, "token") ||
-                 (strstr(line, "redis://") && strchr(strstr(line, "redis://") + 8, '@'));
-    }
-    fclose(f);
-    if (secret)
-        emp_warn_add(e, path, 0, "holds a secret and is world-readable; run `chmod o-r %s`",
-                     path);
-}
-
 int emp_cmd_check_config(const emp_cli_t *cli)
 {
     emp_config_t cfg;
@@ -103,11 +106,6 @@ int emp_cmd_check_config(const emp_cli_t *cli)
     emp_plugin_inst_t **insts;
     size_t n;
     emp_check_load(cli, &cfg, &insts, &n, &e);
-    if (cfg.main_path) {
-        warn_secret_file(cfg.main_path, &e);
-        for (size_t i = 0; i < cfg.nconnectors; i++)
-            warn_secret_file(cfg.connectors[i].file, &e);
-    }
     for (size_t i = 0; i < e.nwarnings; i++)
         fprintf(stderr, "warning: %s\n", e.warnings[i]);
     for (size_t i = 0; i < e.n; i++)
