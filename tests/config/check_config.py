@@ -127,6 +127,7 @@ def main():
         print(__doc__)
         return 2
     worker, plugin_build_dir, mode, path = sys.argv[1:5]
+    worker, plugin_build_dir, path = (os.path.abspath(p) for p in (worker, plugin_build_dir, path))
     if mode == "case":
         return check_case(worker, plugin_build_dir, path)
     if mode == "example":
