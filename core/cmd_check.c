@@ -158,5 +158,5 @@ int emp_cmd_list_plugins(const emp_cli_t *cli)
     int bad = 0;
     int rc = emp_plugin_scan(dir, list_cb, &bad);
     free(dir);
-    return rc == 0 ? 0 : 1;
+    return rc == 0 && bad == 0 ? 0 : 1; /* a refused plugin is worth a non-zero exit */
 }
