@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "comfyui_http.h"
 #include "comfyui_json.h"
 #include "comfyui_util.h"
 
@@ -81,6 +82,12 @@ int cfy_config_read(cfy_config_t *cfg, const emp_host_api_t *api, emp_host_t *ho
     cfg->port = (int)v;
     if (api->option_bool(host, "tls", 0, &cfg->tls) < 0)
         bad = 1;
+    if (api->option_string(host, "tls_ca_file", NULL, &cfg->tls_ca_file) < 0)
+        bad = 1;
+    else if (cfg->tls_ca_file && *cfg->tls_ca_file == '\0')
+        cfg->tls_ca_file = NULL;
+    if (cfg->tls_ca_file && !cfg->tls)
+        bad = api->option_error(host, "tls_ca_file", "tls_ca_file is set but tls is false");
     if (api->option_string(host, "username", NULL, &cfg->username) < 0 ||
         api->option_string(host, "password", NULL, &cfg->password) < 0 ||
         api->option_string(host, "token", NULL, &cfg->token) < 0)
@@ -129,6 +136,14 @@ int cfy_config_read(cfy_config_t *cfg, const emp_host_api_t *api, emp_host_t *ho
         return api->option_error(host, NULL, "out of memory");
     }
     return 0;
+}
+
+void cfy_config_backend_req(const cfy_config_t *cfg, struct cfy_http_req *req)
+{
+    req->auth_header = cfg->auth_header;
+    req->ca_file = cfg->tls_ca_file;
+    req->connect_timeout_ms = cfg->connect_timeout_ms;
+    req->timeout_ms = cfg->request_timeout_ms;
 }
 
 void cfy_config_free(cfy_config_t *cfg)

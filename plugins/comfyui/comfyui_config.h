@@ -17,6 +17,7 @@ typedef struct cfy_config {
     const char *host;      /* name or IP of the ComfyUI server */
     int port;              /* default 8188 + gpu index */
     int tls;               /* https:// and wss:// */
+    const char *tls_ca_file; /* CA bundle to verify the backend's certificate, NULL = system */
     const char *username;  /* basic auth (with password), or NULL */
     const char *password;  /* secret: never logged */
     const char *token;     /* bearer token, secret: never logged */
@@ -33,8 +34,13 @@ typedef struct cfy_config {
     char *base_url;        /* "http://host:port", owned */
 } cfy_config_t;
 
+struct cfy_http_req;
+
 /* Read and check every option. Returns 0, or -1 after the host has recorded the errors. */
 int cfy_config_read(cfy_config_t *cfg, const emp_host_api_t *api, emp_host_t *host);
 void cfy_config_free(cfy_config_t *cfg);
+
+/* Fill the backend-related fields of an HTTP request (auth, CA file, timeouts). */
+void cfy_config_backend_req(const cfy_config_t *cfg, struct cfy_http_req *req);
 
 #endif

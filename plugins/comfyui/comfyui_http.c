@@ -136,6 +136,8 @@ static CURL *make_easy(const cfy_http_req_t *req, sink_t *sink, struct curl_slis
     if (*headers == NULL)
         bad = 1;
     bad |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, *headers) != CURLE_OK;
+    if (req->ca_file)
+        bad |= curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file) != CURLE_OK;
     if (req->pin_resolve) {
         *resolve = curl_slist_append(NULL, req->pin_resolve);
         bad |= *resolve == NULL || curl_easy_setopt(e, CURLOPT_RESOLVE, *resolve) != CURLE_OK;

@@ -38,6 +38,7 @@ typedef struct cfy_http_req {
     size_t form_file_len;
     const char *const *form_fields; /* extra name, value pairs, NULL-terminated */
     const char *auth_header;  /* Authorization value, NULL for none */
+    const char *ca_file;      /* CA bundle for https, NULL = the system's */
     const char *pin_resolve;  /* CURLOPT_RESOLVE entry "host:port:addr" to pin DNS, or NULL */
     int cancel_fd;            /* -1: not cancellable (cleanup requests) */
     long connect_timeout_ms, timeout_ms;

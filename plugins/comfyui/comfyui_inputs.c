@@ -167,11 +167,9 @@ static emp_result_t upload_one(const cfy_inputs_ctx_t *c, const char *name, cons
                           .form_file_data = data,
                           .form_file_len = len,
                           .form_fields = fields,
-                          .auth_header = c->cfg->auth_header,
                           .cancel_fd = c->cancel_fd,
-                          .connect_timeout_ms = c->cfg->connect_timeout_ms,
-                          .timeout_ms = c->cfg->request_timeout_ms,
                           .max_body = 1 << 20};
+    cfy_config_backend_req(c->cfg, &req);
     cfy_http_resp_t resp;
     cfy_http_resp_init(&resp);
     emp_result_t r = EMP_OK;

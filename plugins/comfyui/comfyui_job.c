@@ -84,10 +84,8 @@ static cfy_http_rc_t backend(job_t *j, const char *method, const char *path, con
                           .body = body,
                           .body_len = body_len,
                           .content_type = body ? "application/json" : NULL,
-                          .auth_header = cfg->auth_header,
-                          .cancel_fd = cancellable ? j->cancel_fd : -1,
-                          .connect_timeout_ms = cfg->connect_timeout_ms,
-                          .timeout_ms = cfg->request_timeout_ms};
+                          .cancel_fd = cancellable ? j->cancel_fd : -1};
+    cfy_config_backend_req(cfg, &req);
     cfy_http_rc_t rc = cfy_http_request(j->s->http, &req, resp);
     cfy_buf_free(&url);
     return rc;

@@ -76,11 +76,9 @@ static emp_result_t embed_file(const cfy_outputs_ctx_t *c, const char *url, cfy_
     const emp_host_api_t *api = c->api;
     cfy_http_req_t req = {.method = "GET",
                           .url = url,
-                          .auth_header = c->cfg->auth_header,
                           .cancel_fd = c->cancel_fd,
-                          .connect_timeout_ms = c->cfg->connect_timeout_ms,
-                          .timeout_ms = c->cfg->request_timeout_ms,
                           .max_body = (size_t)(*budget > 0 ? *budget : 1)};
+    cfy_config_backend_req(c->cfg, &req);
     cfy_http_resp_t resp;
     cfy_http_resp_init(&resp);
     emp_result_t r = EMP_OK;

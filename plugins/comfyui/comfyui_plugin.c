@@ -29,7 +29,7 @@ static int cfy_create(const emp_host_api_t *api, emp_host_t *host, void **state_
     }
     char err[200];
     s->http = cfy_http_new();
-    s->ws = s->http ? cfy_ws_new(s->cfg.tls, err, sizeof err) : NULL;
+    s->ws = s->http ? cfy_ws_new(s->cfg.tls, s->cfg.tls_ca_file, err, sizeof err) : NULL;
     if (s->http == NULL || s->ws == NULL) {
         api->log(host, EMP_LOG_ERROR, "cannot set up the ComfyUI clients: %s",
                  s->http ? err : "curl_multi_init failed");

@@ -52,10 +52,8 @@ static void report_models(cfy_state_t *s)
     cfy_buf_str(&url, "/object_info/CheckpointLoaderSimple");
     cfy_http_req_t req = {.method = "GET",
                           .url = url.p,
-                          .auth_header = s->cfg.auth_header,
-                          .cancel_fd = -1,
-                          .connect_timeout_ms = s->cfg.connect_timeout_ms,
-                          .timeout_ms = s->cfg.request_timeout_ms};
+                          .cancel_fd = -1};
+    cfy_config_backend_req(&s->cfg, &req);
     cfy_http_resp_t resp;
     cfy_http_resp_init(&resp);
     cfy_http_rc_t rc = cfy_buf_ok(&url) ? cfy_http_request(s->http, &req, &resp)
@@ -85,10 +83,8 @@ emp_start_t cfy_probe(cfy_state_t *s)
     cfy_buf_str(&url, "/system_stats");
     cfy_http_req_t req = {.method = "GET",
                           .url = url.p,
-                          .auth_header = s->cfg.auth_header,
-                          .cancel_fd = -1,
-                          .connect_timeout_ms = s->cfg.connect_timeout_ms,
-                          .timeout_ms = s->cfg.request_timeout_ms};
+                          .cancel_fd = -1};
+    cfy_config_backend_req(&s->cfg, &req);
     cfy_http_resp_t resp;
     cfy_http_resp_init(&resp);
     emp_start_t st = EMP_START_NOT_READY;

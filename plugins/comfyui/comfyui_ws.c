@@ -216,7 +216,7 @@ static const struct lws_protocols protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-cfy_ws_t *cfy_ws_new(int tls, char *err, size_t errlen)
+cfy_ws_t *cfy_ws_new(int tls, const char *ca_file, char *err, size_t errlen)
 {
     cfy_ws_t *ws = calloc(1, sizeof *ws);
     if (ws == NULL) {
@@ -233,6 +233,7 @@ cfy_ws_t *cfy_ws_new(int tls, char *err, size_t errlen)
     /* lws only builds a client TLS context when asked to "init" TLS; with OpenSSL >= 1.1 that
      * init is idempotent and process-safe, so we ask only when wss is configured. */
     info.options = tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0;
+    info.client_ssl_ca_filepath = ca_file; /* NULL: the system's CA store */
     ws->ctx = lws_create_context(&info);
     if (ws->ctx == NULL) {
         snprintf(err, errlen, "libwebsockets could not create a context");

@@ -44,7 +44,7 @@ typedef enum cfy_ws_rc {
 } cfy_ws_rc_t;
 
 /* Create the context (no network). tls: allow wss (initialises the TLS client context). */
-cfy_ws_t *cfy_ws_new(int tls, char *err, size_t errlen);
+cfy_ws_t *cfy_ws_new(int tls, const char *ca_file, char *err, size_t errlen);
 void cfy_ws_free(cfy_ws_t *ws);
 /* Any thread: wake the job thread out of cfy_ws_connect/cfy_ws_next. */
 void cfy_ws_wakeup(cfy_ws_t *ws);

@@ -431,6 +431,31 @@ static void test_cdn_ctx(void **s)
     assert_string_equal(jstr(T->result, "content_type"), "image");
 }
 
+static int count_fds(void)
+{
+    int n = 0;
+    char path[64];
+    for (int fd = 0; fd < 4096; fd++) {
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        if (access(path, F_OK) == 0)
+            n++;
+    }
+    return n;
+}
+
+static void test_no_fd_leak(void **s)
+{
+    /* every job opens a WebSocket and watches a dup of the cancel fd: nothing may pile up */
+    fake_up("basic", NULL);
+    plugin_up(NULL);
+    assert_int_equal(run_wf(WF_BASIC), EMP_OK);
+    assert_int_equal(run_wf(WF_BASIC), EMP_OK);
+    int before = count_fds();
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(run_wf(WF_BASIC), EMP_OK);
+    assert_int_equal(count_fds(), before);
+}
+
 /* ======================= inputs ======================= */
 
 static const char *WF_LOAD =
@@ -590,6 +615,22 @@ static void test_exec_oom(void **s)
     assert_msg_has("OutOfMemoryError");
 }
 
+static void test_prompt_5xx(void **s)
+{
+    fake_up("basic", "--fault", "prompt_status=500", NULL);
+    plugin_up(NULL);
+    assert_fail(run_wf(WF_BASIC), EMP_RETRY, "backend_error");
+    assert_msg_has("HTTP 500");
+    assert_msg_has("Server got itself in trouble");
+}
+
+static void test_prompt_timeout(void **s)
+{
+    fake_up("basic", "--fault", "prompt_delay_ms=5000", NULL);
+    plugin_up("request_timeout_ms", "300", NULL);
+    assert_fail(run_wf(WF_BASIC), EMP_RETRY, "timeout");
+}
+
 static void test_backend_down(void **s)
 {
     int port = cfy_free_port();
@@ -623,6 +664,33 @@ static void test_basic_auth(void **s)
     plugin_up("username", "ann", "password", "pa ss", NULL);
     assert_int_equal(emp_tk_start(T->tk), EMP_START_READY);
     assert_int_equal(run_wf(WF_BASIC), EMP_OK);
+}
+
+static void tls_paths(char *cert, char *key, size_t n)
+{
+    const char *fake = getenv("COMFYUI_FAKE");
+    const char *slash = strrchr(fake, '/');
+    int d = slash ? (int)(slash - fake) : 1;
+    snprintf(cert, n, "%.*s/comfyui_tls/cert.pem", d, slash ? fake : ".");
+    snprintf(key, n, "%.*s/comfyui_tls/key.pem", d, slash ? fake : ".");
+}
+
+static void test_tls(void **s)
+{
+    char cert[1024], key[1024];
+    tls_paths(cert, key, sizeof cert);
+    fake_up("progress", "--tls-cert", cert, "--tls-key", key, NULL);
+    plugin_up("host", "localhost", "tls", "true", "tls_ca_file", cert, "outputs", "base64", NULL);
+    assert_int_equal(emp_tk_start(T->tk), EMP_START_READY);
+    assert_int_equal(run_wf(WF_SLOW), EMP_OK); /* https for the API, wss for the events */
+    assert_true(progress_has("WireTestSlow 4/4"));
+    assert_non_null(strstr(jstr(first_output(), "url"), "https://localhost:"));
+    assert_true(strlen(jstr(first_output(), "base64")) > 100);
+    emp_tk_close(T->tk);
+    /* the self-signed certificate is refused without the CA file */
+    plugin_up("host", "localhost", "tls", "true", NULL);
+    assert_int_equal(emp_tk_start(T->tk), EMP_START_NOT_READY);
+    assert_fail(run_wf(WF_SLOW), EMP_RETRY, "backend_down");
 }
 
 static void test_report_models(void **s)
@@ -889,7 +957,7 @@ int main(void)
         T_(test_basic),          T_(test_payload_is_workflow), T_(test_workflow_as_string),
         T_(test_cached_rerun),   T_(test_progress_previews),   T_(test_progress_legacy),
         T_(test_custom_prompt_id), T_(test_outputs_base64),    T_(test_outputs_base64_cap),
-        T_(test_cdn_ctx),
+        T_(test_cdn_ctx),        T_(test_no_fd_leak),
     };
     const struct CMUnitTest inputs[] = {
         T_(test_upload_base64), T_(test_upload_data_uri), T_(test_upload_bad_inputs),
@@ -898,11 +966,12 @@ int main(void)
     const struct CMUnitTest errors[] = {
         T_(test_invalid_class), T_(test_invalid_input), T_(test_missing_input),
         T_(test_no_outputs),    T_(test_bad_payload),   T_(test_exec_error),
-        T_(test_exec_oom),      T_(test_backend_down),
+        T_(test_exec_oom),      T_(test_backend_down),  T_(test_prompt_5xx),
+        T_(test_prompt_timeout),
     };
     const struct CMUnitTest start[] = {
         T_(test_start_states), T_(test_auth), T_(test_basic_auth), T_(test_report_models),
-        T_(test_options_rejected),
+        T_(test_options_rejected), T_(test_tls),
     };
     const struct CMUnitTest faults[] = {
         T_(test_garbage_frames), T_(test_oversized_frame), T_(test_ws_drop_mid_job),

@@ -30,10 +30,13 @@ Faults (--fault, repeatable):
   gap_after=N:MS      stay silent MS ms after N frames (an interrupt ends the silence)
   garbage             interleave malformed/foreign frames before every real frame
   oversized=BYTES     send one text frame of BYTES bytes after the first job frame
+  prompt_status=N     POST /prompt answers N with the captured 500 body (07f)
+  prompt_delay_ms=MS  POST /prompt answers only after MS ms
 Timing: --frame-delay-ms (default 2) between job frames; --hold-tick-ms (default 50) between
 progress ticks while holding; --drop-pause-ms (default 300) silence after a ws drop.
 Auth (as a reverse proxy in front of ComfyUI would do): --require-token T, --require-basic U:P.
 Readiness: --system-stats-status N (default 200). Models: --models classic|v3.
+TLS: --tls-cert PEM --tls-key PEM serves https/wss (tests/fakes/comfyui_tls has a test pair).
 Test hooks: GET /__fake/log (requests seen), GET /__fake/state (queue, clients, flags).
 """
 import argparse
@@ -43,6 +46,7 @@ import heapq
 import json
 import os
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -414,6 +418,11 @@ class Fake:
 
     # ---- HTTP actions ----
     def post_prompt(self, body):
+        if "prompt_delay_ms" in self.faults:
+            time.sleep(float(self.faults["prompt_delay_ms"]) / 1000.0)
+        if "prompt_status" in self.faults:
+            fx = self.fx["07f_bad_json"]
+            return int(self.faults["prompt_status"]), fx["body"], "text/plain; charset=utf-8"
         try:
             req = json.loads(body)
         except ValueError:
@@ -762,6 +771,8 @@ def main():
     ap.add_argument("--require-basic")
     ap.add_argument("--system-stats-status", type=int, default=200)
     ap.add_argument("--models", choices=["classic", "v3"], default="classic")
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
     if args.scenario not in SCENARIO_FILES and args.scenario not in ("auto", "progress"):
@@ -770,6 +781,10 @@ def main():
     ThreadingHTTPServer.allow_reuse_address = True
     ThreadingHTTPServer.daemon_threads = True
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(fake))
+    if args.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     port = srv.server_address[1]
     if args.port_file:
         tmp = args.port_file + ".tmp"
