@@ -400,10 +400,17 @@ static void try_connect(worker_t *w)
         LOG_I("connected to Redis again");
     w->reconnect_attempts = 0;
     refresh_capabilities(w);
-    if (!w->first_connect_done) {
+    /* Requeue what jobs:active:<own id> holds that we are not running: leftovers from before
+     * a restart, and, after a reconnect, a claim whose reply was lost (the server ran the
+     * FCALL after our command timeout gave up on it). Only while idle: claims happen only
+     * then, and a running job is in that hash legitimately. */
+    if (!w->first_connect_done || w->job == NULL) {
         int n = emp_queue_requeue_own(w->q);
-        if (n > 0)
+        if (n > 0 && !w->first_connect_done)
             LOG_W("requeued %d job(s) this worker held before it restarted", n);
+        else if (n > 0)
+            LOG_W("requeued %d job(s) assigned to this worker by a claim whose reply was lost",
+                  n);
         w->first_connect_done = 1;
     }
     emp_queue_register(w->q);

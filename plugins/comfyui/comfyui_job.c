@@ -91,6 +91,16 @@ static cfy_http_rc_t backend(job_t *j, const char *method, const char *path, con
     return rc;
 }
 
+/* The WebSocket layer reports a cancel when the job's cancel fd fired or cancel() woke it up.
+ * A wake-up that came late (from the previous job's cancel) is not a cancel of this job. */
+static int really_cancelled(job_t *j)
+{
+    if (j->api->cancelled(j->job))
+        return 1;
+    cfy_ws_clear_wake(j->s->ws);
+    return 0;
+}
+
 /* Sleep that ignores cancellation (used while cleaning up after a cancel). */
 static void plain_sleep(long ms) { poll(NULL, 0, (int)ms); }
 
@@ -399,7 +409,7 @@ static recon_rc_t reconnect(job_t *j, char *err, size_t errlen)
     for (;;) {
         attempts++;
         cfy_ws_rc_t rc = connect_ws(j, err, errlen);
-        if (rc == CFY_WS_CANCELLED)
+        if (rc == CFY_WS_CANCELLED && !j->cancelling && really_cancelled(j))
             return RECON_CANCELLED;
         if (rc == CFY_WS_MESSAGE) {
             int h = history_has_entry(j);
@@ -565,7 +575,7 @@ static emp_result_t follow(job_t *j)
         }
         if (rc == CFY_WS_CANCELLED) {
             if (!j->cancelling) {
-                if (begin_cancel(j))
+                if (really_cancelled(j) && begin_cancel(j))
                     return cancelled(j);
             } else {
                 cfy_ws_watch_cancel(j->s->ws, -1); /* a second wake-up: already on it */
@@ -740,9 +750,14 @@ static emp_result_t run_job(job_t *j)
             return r;
     }
 
-    cfy_ws_rc_t wrc = connect_ws(j, err, sizeof err);
-    if (wrc == CFY_WS_CANCELLED)
-        return cancelled(j);
+    cfy_ws_rc_t wrc;
+    for (int tries = 0;; tries++) {
+        wrc = connect_ws(j, err, sizeof err);
+        if (wrc != CFY_WS_CANCELLED)
+            break;
+        if (really_cancelled(j) || tries >= 2)
+            return cancelled(j);
+    }
     if (wrc != CFY_WS_MESSAGE)
         return api->fail(j->job, EMP_RETRY, "backend_down", "ComfyUI at %s: %s",
                          j->s->cfg.base_url, err);

@@ -300,6 +300,8 @@ void cfy_ws_wakeup(cfy_ws_t *ws)
     lws_cancel_service(ws->ctx);
 }
 
+void cfy_ws_clear_wake(cfy_ws_t *ws) { __atomic_store_n(&ws->wake_cancel, 0, __ATOMIC_SEQ_CST); }
+
 int cfy_ws_watch_cancel(cfy_ws_t *ws, int fd)
 {
     if (ws->cancel_wsi) {

@@ -53,6 +53,9 @@ void cfy_ws_wakeup(cfy_ws_t *ws);
  * never read or closed. Once it fires, it is no longer watched. */
 int cfy_ws_watch_cancel(cfy_ws_t *ws, int fd);
 
+/* Forget a wake-up from cfy_ws_wakeup (one that turned out not to be a cancel of this job). */
+void cfy_ws_clear_wake(cfy_ws_t *ws);
+
 /* Connect and wait up to timeout_ms for the upgrade. 0, or CFY_WS_CLOSED/CANCELLED with a
  * reason in err. */
 cfy_ws_rc_t cfy_ws_connect(cfy_ws_t *ws, const cfy_ws_target_t *t, long timeout_ms, char *err,
