@@ -206,6 +206,8 @@ static void set_outcome_fail(worker_t *w, int retryable, int immediate, const ch
     w->out_message = xstrdup(msg);
 }
 
+static void flush_progress(worker_t *w, int force);
+
 static void finish_run(worker_t *w, int value)
 {
     struct emp_job *job = w->job;
@@ -216,6 +218,10 @@ static void finish_run(worker_t *w, int value)
     char *msg = xstrdup(job->fail_message ? job->fail_message : "the plugin gave no reason");
     pthread_mutex_unlock(&job->mu);
     char buf[256];
+    /* the plugin's last progress (its 100%) may still be unwritten: write it before the
+     * completion, as the reference does (5.1 steps 4-6) */
+    if (why == EMP_CANCEL_NONE && value == EMP_OK)
+        flush_progress(w, 1);
     switch (why) {
     case EMP_CANCEL_USER:
         set_outcome_fail(w, 0, 0, "cancelled", "Job cancelled by user");
