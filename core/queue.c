@@ -59,6 +59,13 @@ void emp_queue_set_capabilities(emp_queue_t *q, const char *const *services,
     q->models_json = xstrdup(models_json);
     free(q->caps_json);
     q->caps_json = q_build_caps(q);
+    /* connectors become ready after the registration: keep the registered capabilities
+     * (4.1: the services this worker serves) in step with what it claims with */
+    if (q->registered && q->cmd && !q->cfg->unified_machine_status) {
+        redisReply *r = q_cmd(q, "HSET worker:%s capabilities %s", q->cfg->worker_id, q->caps_json);
+        if (r)
+            freeReplyObject(r);
+    }
 }
 
 /* ---- registration and heartbeat (4.1, 4.2) ---- */
