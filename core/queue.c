@@ -187,8 +187,15 @@ int emp_queue_heartbeat(emp_queue_t *q)
     const char *s[] = {"SETEX", hb_key, ttl, iso};
     q_append_argv(q, 4, h, NULL);
     q_append_argv(q, 4, s, NULL);
+    int n = 2;
+    if (!c->unified_machine_status) {
+        /* a sweeper that took us for dead (a pause past the TTL) removed us from the set */
+        const char *sa[] = {"SADD", "workers:active", c->worker_id};
+        q_append_argv(q, 3, sa, NULL);
+        n++;
+    }
     int errors;
-    int rc = q_collect(q, 2, &errors);
+    int rc = q_collect(q, n, &errors);
     free(hb_key);
     free(wkey);
     return rc;
