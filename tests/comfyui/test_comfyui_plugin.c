@@ -762,10 +762,10 @@ static void test_oversized_frame(void **s)
 
 static void test_ws_drop_mid_job(void **s)
 {
-    /* socket cut after 4 frames, the job goes on for 300 ms without us: we reconnect while it
-     * still runs (the fake sends the re-sync "executing" frame) and follow it to the end */
-    fake_up("progress", "--fault", "ws_drop_after=4", "--drop-pause-ms", "400",
-            "--frame-delay-ms", "20", NULL);
+    /* socket cut after 4 frames; the fake holds the job until we are back: we reconnect while
+     * it still runs (the fake sends the re-sync "executing" frame), find it running in /queue
+     * and follow it to the end */
+    fake_up("progress", "--fault", "ws_drop_after=4", "--drop-pause-ms", "-1", NULL);
     plugin_up(NULL);
     assert_int_equal(run_wf(WF_SLOW), EMP_OK);
     assert_int_equal(count_in_log("\"path\": \"/ws?clientId="), 2);

@@ -33,7 +33,8 @@ Faults (--fault, repeatable):
   prompt_status=N     POST /prompt answers N with the captured 500 body (07f)
   prompt_delay_ms=MS  POST /prompt answers only after MS ms
 Timing: --frame-delay-ms (default 2) between job frames; --hold-tick-ms (default 50) between
-progress ticks while holding; --drop-pause-ms (default 300) silence after a ws drop.
+progress ticks while holding; --drop-pause-ms (default 300) silence after a ws drop (-1: hold
+the job until the client has reconnected, at most 10 s).
 Auth (as a reverse proxy in front of ComfyUI would do): --require-token T, --require-basic U:P.
 Readiness: --system-stats-status N (default 200). Models: --models classic|v3.
 TLS: --tls-cert PEM --tls-key PEM serves https/wss (tests/fakes/comfyui_tls has a test pair).
@@ -358,7 +359,13 @@ class Fake:
             w = self.client(item.client_id)
             if w:
                 w.drop()
-            if self.wait(item, self.args.drop_pause_ms / 1000.0):
+            if self.args.drop_pause_ms < 0:  # hold the job until the client is back (<= 10 s)
+                def back():
+                    c = self.clients.get(item.client_id)
+                    return c is not None and c is not w and c.alive
+                with self.lock:
+                    self.lock.wait_for(back, timeout=10)
+            elif self.wait(item, self.args.drop_pause_ms / 1000.0):
                 return True
         if "gap_after" in f:
             at, ms = f["gap_after"].split(":")
@@ -707,6 +714,7 @@ def make_handler(fake):
                 old = fake.clients.get(cid)
                 fake.clients[cid] = conn  # a reused clientId replaces the old socket
                 running = fake.running
+                fake.lock.notify_all()
             self.send_response(101)
             self.send_header("Upgrade", "websocket")
             self.send_header("Connection", "Upgrade")
