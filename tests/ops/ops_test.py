@@ -12,6 +12,8 @@ release workflow. One CTest test per subcommand (tests/ops/CMakeLists.txt):
             rollback), worker start/status/stop/logs, crash detection, SIGKILL escalation,
             wgpu, and a job run by a scripts-started worker
   systemd   systemd-analyze verify on the units (ExecStart pointed at the built binary)
+  notify    the worker under a fake NOTIFY_SOCKET: READY, WATCHDOG, STATUS, STOPPING, journal
+            priority prefixes (what Type=notify, WatchdogSec and the journal rely on)
   workflow  .github/workflows/release-worker.yml: trigger, steps, every script it runs exists
   shellcheck  the host scripts are shellcheck-clean
 
@@ -355,7 +357,7 @@ def t_jobs(c):
     logs = {}
     try:
         # one main config, two GPU sections: each GPU gives the mock connector its own delay
-        delay = {0: 700, 1: 1600}
+        delay = {0: 1000, 1: 2000}
         os.makedirs(os.path.join(tmp, "conf.d"))
         shutil.copy(os.path.join(tree, "etc/emp-worker/conf.d/mock.conf.example"),
                     os.path.join(tmp, "conf.d/mock.conf"))
@@ -623,6 +625,68 @@ def t_systemd(c):
         (len(lines), stop, grace, cancel))
 
 
+def t_notify(c):
+    """What the unit's Type=notify / WatchdogSec / journal settings rely on, with a fake
+    NOTIFY_SOCKET: READY=1, WATCHDOG=1 at half of WATCHDOG_USEC, STATUS= with the job,
+    STOPPING=1 on SIGTERM, and <N> priority prefixes when JOURNAL_STREAM is set."""
+    exe = os.path.join(c.tree(), "bin/emp-worker")
+    tmp = tempfile.mkdtemp(prefix="ops-notify-", dir="/tmp")  # short: AF_UNIX paths are small
+    srv = RedisServer(tmp)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    path = os.path.join(tmp, "notify")
+    sock.bind(path)
+    sock.settimeout(0.1)
+    procs = Procs()
+    logpath = os.path.join(tmp, "worker.log")
+    msgs = []
+
+    def got(pred, timeout, what):
+        def cond():
+            exited = procs.procs[0].poll() is not None
+            while True:  # drain what is queued (also after the worker exited)
+                try:
+                    msgs.append(sock.recv(4096).decode())
+                except socket.timeout:
+                    break
+            if pred():
+                return True
+            check(not exited, "the worker exited (%s); messages %s; log:\n%s" %
+                  (procs.procs[0].returncode, msgs, tail(logpath)))
+            return False
+        return wait_for(cond, timeout, what, interval=0)
+
+    try:
+        conf = os.path.join(c.tree(), "etc/emp-worker/worker.conf")
+        env = base_env(NOTIFY_SOCKET=path, WATCHDOG_USEC=1000000, JOURNAL_STREAM="8:12345",
+                       HUB_REDIS_URL=srv.url, WORKER_CONNECTORS="mock", MACHINE_ID="opstest",
+                       WORKER_POLL_INTERVAL_MS=200, CUDA_VISIBLE_DEVICES=0)
+        p = procs.start([exe, "--config", conf, "--gpu", "0"], env, logpath)
+        got(lambda: any("READY=1" in m for m in msgs), 20, "READY=1")
+        n0 = sum("WATCHDOG=1" in m for m in msgs)
+        t0 = time.monotonic()
+        got(lambda: sum("WATCHDOG=1" in m for m in msgs) >= n0 + 3, 5,
+            "three WATCHDOG=1 pings (WATCHDOG_USEC=1 s: one every 0.5 s)")
+        check(time.monotonic() - t0 < 3, "watchdog pings too slow for WatchdogSec")
+        job = submit_job(srv.r, {"delay_ms": 800})
+        got(lambda: any(m.startswith("STATUS=") and job in m for m in msgs), 10,
+            "a STATUS= line naming the running job")
+        wait_for(lambda: srv.r.hget("job:" + job, "status") == "completed", 15, "the job")
+        os.kill(p.pid, signal.SIGTERM)
+        got(lambda: any("STOPPING=1" in m for m in msgs), 10, "STOPPING=1 after SIGTERM")
+        check(p.wait(15) == 0, "the worker exited %s on SIGTERM" % p.returncode)
+        with open(logpath) as f:
+            lines = [l for l in f.read().splitlines() if l]
+        bad = [l for l in lines if not re.match(r"<[0-7]>", l)]
+        check(lines and not bad, "log lines without a journal priority prefix: %s" % bad[:3])
+        log("notify OK: %d messages, e.g. %s" % (len(msgs), sorted(set(
+            m.split("=")[0] for m in msgs))))
+    finally:
+        procs.stop_all()
+        srv.stop()
+        sock.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 # ---------------------------------------------------------------- (e) release workflow
 
 def t_workflow(c):
@@ -684,7 +748,7 @@ def t_shellcheck(c):
 
 
 TESTS = {"package": t_package, "tarball": t_tarball, "jobs": t_jobs, "scripts": t_scripts,
-         "systemd": t_systemd, "workflow": t_workflow, "shellcheck": t_shellcheck}
+         "systemd": t_systemd, "notify": t_notify, "workflow": t_workflow, "shellcheck": t_shellcheck}
 
 
 def main():
