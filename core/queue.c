@@ -140,11 +140,13 @@ int emp_queue_register(emp_queue_t *q)
     char *status_msg = NULL, *ev = NULL;
     if (!c->unified_machine_status) {
         ev = registration_events(q, ms, &status_msg);
+        /* the counters start at 0 when the process starts; a re-registration after a
+         * reconnect keeps them */
         const char *hm[] = {"HSET", wkey, "worker_id", c->worker_id, "machine_id", c->machine_id,
                             "capabilities", q->caps_json, "status", "idle", "connected_at",
-                            q->connected_at, "last_heartbeat", iso, "total_jobs_completed", "0",
-                            "total_jobs_failed", "0", "current_job_id", ""};
-        q_append_argv(q, 20, hm, NULL);
+                            q->connected_at, "last_heartbeat", iso, "current_job_id", "",
+                            "total_jobs_completed", "0", "total_jobs_failed", "0"};
+        q_append_argv(q, q->registered ? 16 : 20, hm, NULL);
         const char *sadd[] = {"SADD", "workers:active", c->worker_id};
         q_append_argv(q, 3, sadd, NULL);
         n += 2;

@@ -37,7 +37,7 @@ void emp_queue_disconnect(emp_queue_t *q)
     if (q->sub)
         redisFree(q->sub);
     q->cmd = q->sub = NULL;
-    q->registered = 0;
+    /* q->registered stays set: it means "registered once in this process" */
 }
 
 static void lost(emp_queue_t *q, redisContext *c, const char *what)
