@@ -420,6 +420,9 @@ static void try_connect(worker_t *w)
         w->first_connect_done = 1;
     }
     emp_queue_register(w->q);
+    /* the registration says idle: a job that runs on through the outage makes us busy again */
+    if (w->job && w->outcome == OUT_NONE && emp_queue_connected(w->q))
+        emp_queue_job_started(w->q, w->job);
     w->next_heartbeat = now + w->cfg->heartbeat_interval_ms;
     w->next_sweep = now + jitter_ms(w->cfg->sweep_interval_ms);
     w->claim_now = 1;
