@@ -124,6 +124,7 @@ void a1111_tracker_baseline(a1111_tracker_t *t, const a1111_progress_snap_t *sna
     t->baseline_busy = 1;
     snprintf(t->baseline_ts, sizeof t->baseline_ts, "%s", snap->job_timestamp);
     t->baseline_pos = snap_fraction(snap);
+    t->owner = A1111_OWNER_OTHER; /* ours waits behind the job that runs now */
 }
 
 /* The global-mode verdict for a busy snapshot. */
