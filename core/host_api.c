@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "host_http.h"
 #include "log.h"
 #include "plugin_host.h"
 #include "xalloc.h"
@@ -437,9 +438,17 @@ static const emp_host_api_t host_api = {
     .cancelled = h_cancelled,
     .cancel_fd = h_cancel_fd,
     .sleep_ms = h_sleep_ms,
+    /* 1.1 */
+    .http_request = emp_host_http_request,
+    .http_response_free = emp_host_http_response_free,
 };
 
 const emp_host_api_t *emp_host_api(void) { return &host_api; }
+
+/* Set while this thread is inside a plugin's create: the HTTP helper refuses to run there. */
+static _Thread_local int in_create;
+
+int emp_host_in_create(void) { return in_create; }
 
 /* Keys of a group that no lookup asked for are unknown options. */
 static void check_unknown(emp_plugin_inst_t *inst, const config_setting_t *g, emp_errlist_t *e,
@@ -466,7 +475,9 @@ int emp_plugin_create(emp_plugin_inst_t *inst, emp_errlist_t *e)
     size_t before = e->n;
     inst->opt_errors = e;
     void *state = NULL;
+    in_create = 1;
     int rc = inst->desc->create(&host_api, (emp_host_t *)(void *)inst, &state);
+    in_create = 0;
     if (rc == 0) {
         inst->state = state;
         inst->created = 1;

@@ -12,12 +12,18 @@
  * descriptor is smaller than the v1.0 descriptor, or that lacks a mandatory callback.
  *
  * ABI policy:
- *  - A minor bump appends fields to the END of emp_plugin_t or emp_host_api_t. Nothing is
- *    reordered or removed. A plugin built against 1.x loads in any host 1.y with y >= x.
- *  - A plugin must check host_api->struct_size (or EMP_HOST_HAS(api, fn)) before calling a
- *    function that was appended after the minor it was built for.
+ *  - A minor bump appends members to the END of emp_plugin_t, emp_host_api_t or a
+ *    size-prefixed argument struct (emp_http_request_t, emp_http_response_t). Nothing is
+ *    reordered, resized or removed, and EMP_PLUGIN_MIN_SIZE stays the v1.0 size. A plugin
+ *    built against 1.x loads in any host 1.y with y >= x.
+ *  - The descriptor's abi_minor is the oldest host minor the plugin runs in; the host refuses
+ *    a newer one. EMP_PLUGIN_HEADER claims this header's minor. A plugin that also wants to run
+ *    in older hosts claims less (EMP_PLUGIN_HEADER_MINOR(0)) and checks EMP_HOST_HAS(api, fn)
+ *    before each function appended after the minor it claims.
  *  - A major bump changes the entry symbol's name (emp_plugin_entry_v2), so an old plugin is
  *    refused by name and with a clear message.
+ *  - History: 1.0 first release; 1.1 appended http_request and http_response_free to
+ *    emp_host_api_t (and added the emp_http_* types).
  *
  * Lifecycle (see plugin-sdk/README.md for the diagram):
  *   create   control thread, once at start-up: parse options, allocate state. No network I/O.
@@ -49,7 +55,7 @@ extern "C" {
 #endif
 
 #define EMP_PLUGIN_ABI_MAJOR 1
-#define EMP_PLUGIN_ABI_MINOR 0
+#define EMP_PLUGIN_ABI_MINOR 1 /* 1.0: first release; 1.1: http_request, http_response_free */
 
 /* The one symbol a plugin exports; its name carries the major ABI version. */
 #define EMP_PLUGIN_ENTRY emp_plugin_entry_v1
@@ -88,6 +94,76 @@ typedef enum emp_log_level {
     EMP_LOG_INFO = 2,
     EMP_LOG_DEBUG = 3
 } emp_log_level_t;
+
+/*
+ * HTTP helper (ABI 1.1): the types of http_request / http_response_free below.
+ *
+ * Both structs are size-prefixed like the tables: the plugin sets struct_size (use the INIT
+ * macros), the host reads only the request members that fit in req->struct_size and writes
+ * only the response members that fit in resp->struct_size. Members are only ever appended.
+ */
+
+/* What http_request returns (also stored in resp->error). Negative values are transport
+ * failures: no HTTP status is available (resp->status is 0). */
+typedef enum emp_http_error {
+    EMP_HTTP_OK = 0,            /* a response arrived, whatever its status: check resp->status */
+    EMP_HTTP_E_INVALID = -1,    /* bad arguments: NULL/empty url, struct_size too small, a header
+                                   without ':' or with CR/LF, called from create */
+    EMP_HTTP_E_SCHEME = -2,     /* the URL is not http:// or https:// ("bad scheme") */
+    EMP_HTTP_E_RESOLVE = -3,    /* the host name did not resolve */
+    EMP_HTTP_E_REFUSED = -4,    /* connection refused: nothing listens on that port */
+    EMP_HTTP_E_CONNECT = -5,    /* could not connect for another reason (unreachable, ...) */
+    EMP_HTTP_E_TIMEOUT = -6,    /* connect_timeout_ms or total_timeout_ms expired */
+    EMP_HTTP_E_TOO_LARGE = -7,  /* the response body exceeds max_response_bytes */
+    EMP_HTTP_E_CANCELLED = -8,  /* the job was cancelled while the request was in flight */
+    EMP_HTTP_E_TLS = -9,        /* TLS handshake or certificate verification failed */
+    EMP_HTTP_E_IO = -10,        /* the connection broke, or the answer was not valid HTTP */
+    EMP_HTTP_E_NOMEM = -11      /* the host ran out of memory */
+} emp_http_error_t;
+
+typedef struct emp_http_request {
+    uint32_t struct_size;        /* sizeof(emp_http_request_t): use EMP_HTTP_REQUEST_INIT */
+    const char *method;          /* "GET", "POST", "PUT", "DELETE", "HEAD", ...; NULL means GET,
+                                    or POST when body is not NULL */
+    const char *url;             /* absolute http:// or https:// URL; any other scheme is refused
+                                    (EMP_HTTP_E_SCHEME). Redirects are not followed (a 3xx is
+                                    returned as is); proxy environment variables are ignored */
+    const char *const *headers;  /* NULL, or a NULL-terminated list of "Name: value" lines (no
+                                    CR/LF). A "Content-Type" for a body is the plugin's job */
+    const void *body;            /* request body or NULL; body_len bytes, need not be text */
+    size_t body_len;
+    uint32_t connect_timeout_ms; /* 0 = 10000 */
+    uint32_t total_timeout_ms;   /* whole exchange, connect included. 0 = no limit when a job
+                                    is given (the job timeout cancels it), 30000 without a job */
+    size_t max_response_bytes;   /* cap on the response body; 0 = 16 MiB */
+} emp_http_request_t;
+
+typedef struct emp_http_response {
+    uint32_t struct_size;     /* sizeof(emp_http_response_t): use EMP_HTTP_RESPONSE_INIT */
+    int status;               /* HTTP status of the final response (200, 404, 503...); 0 when
+                                 no response arrived */
+    int error;                /* emp_http_error_t: the value http_request returned */
+    const char *error_text;   /* one line saying what happened, for logs and fail(): "POST
+                                 http://127.0.0.1:11434/api/generate: connection refused".
+                                 "" on success. Never contains the URL's query or userinfo */
+    const char *body;         /* body_len bytes, followed by a NUL that body_len does not count
+                                 (so a JSON body can be parsed as a string). "" when empty */
+    size_t body_len;
+    const char *content_type; /* the Content-Type header's value, or NULL */
+    const char *headers;      /* the final response's header lines, "Name: value\r\n" each */
+    void *host_private;       /* the host's bookkeeping: never touch */
+} emp_http_response_t;
+
+/* Designated-initialiser fragments: `emp_http_request_t req = {EMP_HTTP_REQUEST_INIT,
+ * .url = url};` and `emp_http_response_t resp = {EMP_HTTP_RESPONSE_INIT};`. */
+#define EMP_HTTP_REQUEST_INIT .struct_size = sizeof(emp_http_request_t)
+#define EMP_HTTP_RESPONSE_INIT .struct_size = sizeof(emp_http_response_t)
+
+/* The smallest request / response the host accepts: the ABI 1.1 layouts. Pinned: members
+ * appended later do not change these. */
+#define EMP_HTTP_REQUEST_MIN_SIZE                                                               \
+    (offsetof(emp_http_request_t, max_response_bytes) + sizeof(size_t))
+#define EMP_HTTP_RESPONSE_MIN_SIZE (offsetof(emp_http_response_t, host_private) + sizeof(void *))
 
 /*
  * The host API table. The host passes it to create; the pointer stays valid until destroy
@@ -168,6 +244,31 @@ typedef struct emp_host_api {
     int (*cancel_fd)(emp_job_t *job);
     /* Sleep up to ms milliseconds; returns 0 after the full sleep, 1 if cancelled earlier. */
     int (*sleep_ms)(emp_job_t *job, unsigned ms);
+
+    /* ================= ABI 1.0 ends here. Appended in 1.1: ================= */
+
+    /* ---- HTTP helper (1.1; check EMP_HOST_HAS(api, http_request)) ----
+     * One blocking HTTP/1.1 exchange over http:// or https:// (the host's libcurl, so the
+     * plugin needs no HTTP library of its own). Returns EMP_HTTP_OK (0) when a response
+     * arrived - any status, 4xx and 5xx included: classify resp->status yourself - or a
+     * negative emp_http_error_t with resp->error_text saying why.
+     *   job   the running job, or NULL. With a job the request is cancellable: it returns
+     *         EMP_HTTP_E_CANCELLED promptly once the host cancels the job (the call polls the
+     *         job's cancel fd). Without a job (start, stop, your own helpers) it is not, so
+     *         keep total_timeout_ms short there.
+     *   req   borrowed for the duration of the call; nothing in it is kept.
+     *   resp  filled in by the host (set struct_size first). After EVERY call, whatever it
+     *         returned, hand it back with http_response_free: the strings it points to are
+     *         owned by the host until then.
+     * Threading: any thread, concurrent calls allowed (each has its own connection), between
+     * start and stop. Not from create (no network I/O there: refused with EMP_HTTP_E_INVALID)
+     * and never from cancel (which must not block). With a job: only while its run is active. */
+    int (*http_request)(emp_host_t *host, emp_job_t *job, const emp_http_request_t *req,
+                        emp_http_response_t *resp);
+    /* Release what http_request put in resp and reset its members (struct_size is kept, so
+     * resp can be reused). Any thread. Safe on a response that was zero-initialised with
+     * EMP_HTTP_RESPONSE_INIT, or already freed. */
+    void (*http_response_free)(emp_host_t *host, emp_http_response_t *resp);
 } emp_host_api_t;
 
 /* True when the host's API table includes member `fn` (appended in a later minor). */
@@ -212,13 +313,22 @@ typedef struct emp_plugin {
     void (*destroy)(void *state);
 } emp_plugin_t;
 
-/* Minimum descriptor size the host accepts (the v1.0 layout). */
+/* Minimum descriptor size the host accepts: the v1.0 layout, so that every 1.x plugin loads.
+ * Pinned to the last v1.0 member (destroy): fields appended in later minors do not change it.
+ * The host reads an appended descriptor field only when struct_size covers it. */
 #define EMP_PLUGIN_MIN_SIZE (offsetof(emp_plugin_t, destroy) + sizeof(void (*)(void *)))
 
-/* Initialiser for the descriptor's header fields. */
-#define EMP_PLUGIN_HEADER                                                                       \
-    .struct_size = sizeof(emp_plugin_t), .abi_major = EMP_PLUGIN_ABI_MAJOR,                      \
-    .abi_minor = EMP_PLUGIN_ABI_MINOR
+/* Size of the v1.0 host API table (the host's struct_size is at least this). */
+#define EMP_HOST_API_V1_0_SIZE (offsetof(emp_host_api_t, sleep_ms) + sizeof(int (*)(void)))
+
+/* Initialiser for the descriptor's header fields: claims this header's minor, so a host
+ * older than this SDK refuses the plugin with a message saying so. */
+#define EMP_PLUGIN_HEADER EMP_PLUGIN_HEADER_MINOR(EMP_PLUGIN_ABI_MINOR)
+
+/* Same, claiming an older minor: the plugin runs in every host >= 1.minor and checks
+ * EMP_HOST_HAS before calling a function appended after `minor`. */
+#define EMP_PLUGIN_HEADER_MINOR(minor)                                                          \
+    .struct_size = sizeof(emp_plugin_t), .abi_major = EMP_PLUGIN_ABI_MAJOR, .abi_minor = (minor)
 
 /* The entry symbol every plugin defines: `EMP_PLUGIN_EXPORT const emp_plugin_t
  * *EMP_PLUGIN_ENTRY(void) { return &my_plugin; }` */

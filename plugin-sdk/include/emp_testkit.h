@@ -11,7 +11,15 @@
  * Ownership: every emp_tk_* getter returns memory owned by the kit, valid until the next
  * emp_tk_run or emp_tk_close. Strings passed in are copied.
  * Threading: one kit per thread; emp_tk_cancel_after cancels from a helper thread, as the real
- * host does from its control thread.
+ * host does from its control thread; emp_tk_cancel_now may be called from any thread.
+ *
+ * HTTP helper (ABI 1.1 http_request / http_response_free): the kit implements it itself over
+ * plain sockets, for http:// only (https:// is refused with EMP_HTTP_E_SCHEME), so that it
+ * needs no libcurl. Same arguments, defaults, limits, cancellation and error texts as the host
+ * (which uses libcurl); enough to test a plugin against a fake backend on loopback.
+ *
+ * Dependencies: libc, libdl, libpthread and libm only (see emp-plugin-testkit.pc). The kit
+ * includes nothing but emp_plugin.h and standard headers.
  */
 #ifndef EMP_TESTKIT_H
 #define EMP_TESTKIT_H
@@ -33,6 +41,10 @@ int emp_tk_set_option(emp_tk_t *tk, const char *key, const char *value); /* befo
 void emp_tk_set_gpu(emp_tk_t *tk, int gpu_index);
 void emp_tk_set_worker_id(emp_tk_t *tk, const char *worker_id);
 void emp_tk_set_verbose(emp_tk_t *tk, int verbose); /* print plugin logs to stderr */
+/* Hand the plugin the API table of an older 1.x host (before create): minor 0 gives a v1.0
+ * table (struct_size EMP_HOST_API_V1_0_SIZE, abi_minor 0, later members NULL), to test a
+ * plugin's EMP_HOST_HAS fallbacks. Returns 0, or -1 for a minor this kit does not know. */
+int emp_tk_set_host_abi_minor(emp_tk_t *tk, int minor);
 
 /* Calls create; 0 or -1. Unknown options (set but never looked up) also make it -1. */
 int emp_tk_create(emp_tk_t *tk);
@@ -43,6 +55,11 @@ emp_start_t emp_tk_start(emp_tk_t *tk);
 int emp_tk_set_job_field(emp_tk_t *tk, const char *name, const char *value);
 /* Cancel the next run `ms` milliseconds after it starts (0 = no cancel). */
 void emp_tk_cancel_after(emp_tk_t *tk, unsigned ms);
+/* Cancel the run in progress now, as the host's control thread would: raise the flag and the
+ * fd, then call the plugin's cancel. From any thread other than the one in emp_tk_run (wait
+ * for a condition, e.g. "the fake backend got the request", then call this). Returns 0, or -1
+ * when no run is in progress. */
+int emp_tk_cancel_now(emp_tk_t *tk);
 /* Run one job; returns what run returned. */
 emp_result_t emp_tk_run(emp_tk_t *tk, const char *job_id, const char *service,
                         const char *payload_json);
@@ -61,6 +78,21 @@ const emp_plugin_t *emp_tk_plugin(const emp_tk_t *tk);
 
 /* stop (if started), destroy (if created), dlclose, free. NULL is allowed. */
 void emp_tk_close(emp_tk_t *tk);
+
+/*
+ * Fake backends: start a helper process (say `python3 fake_backend.py`) that listens on a free
+ * port of its choosing and prints that port, in decimal, as the first line of its stdout (then
+ * flushes; it should log to stderr). emp_tk_proc_start runs argv (argv[0] through PATH), waits
+ * up to timeout_ms for that line and stores the port; on failure it returns NULL with the reason
+ * in err (and the process, if any, is stopped). The child gets SIGTERM if the test dies.
+ * emp_tk_proc_stop sends SIGTERM, waits up to 5 s (then SIGKILL), reaps it and returns its
+ * wait status (-1 for NULL). Stop it with this, by its PID: never with pkill.
+ */
+typedef struct emp_tk_proc emp_tk_proc_t;
+emp_tk_proc_t *emp_tk_proc_start(const char *const *argv, unsigned timeout_ms, int *port,
+                                 char *err, size_t errlen);
+long emp_tk_proc_pid(const emp_tk_proc_t *p);
+int emp_tk_proc_stop(emp_tk_proc_t *p);
 
 #ifdef __cplusplus
 }

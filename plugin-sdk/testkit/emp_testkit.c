@@ -1,6 +1,7 @@
 /*
  * emp_testkit.c - the fake host (see emp_testkit.h). Self-contained: standard C, POSIX and
- * dlopen only, so it installs with the SDK and builds anywhere the SDK does.
+ * dlopen only, so it installs with the SDK and builds anywhere the SDK does. The HTTP helper
+ * is tk_http.c (plain sockets), fake backend processes tk_proc.c.
  */
 #define _GNU_SOURCE
 #include "emp_testkit.h"
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "emp_plugin_check.h"
+#include "tk_http.h"
 
 typedef struct tk_kv {
     char *key;
@@ -57,13 +59,15 @@ struct emp_tk {
     tk_kv_t *fields;
     size_t nfields;
     unsigned cancel_after_ms;
+    int in_create; /* create is running: the HTTP helper refuses network I/O */
+    pthread_mutex_t run_mu; /* guards `running`: a cancel never races the end of a run */
+    struct emp_job *running;
     pthread_mutex_t mu; /* guards the recorded outputs below (progress may come from any thread) */
     tk_progress_t *progress;
     size_t nprogress;
     char *result, *fail_code, *fail_message, *models;
     emp_result_t fail_class;
     char *errors;
-    struct emp_job *job;
 };
 
 static char *tk_strdup(const char *s)
@@ -325,6 +329,35 @@ static int tk_sleep_ms(emp_job_t *job, unsigned ms)
     return r > 0 ? 1 : tk_cancelled(job);
 }
 
+static int tk_http(emp_host_t *host, emp_job_t *job, const emp_http_request_t *req,
+                   emp_http_response_t *resp)
+{
+    int rc;
+    if (host->tk->in_create) {
+        int resp_ok = resp != NULL && resp->struct_size >= EMP_HTTP_RESPONSE_MIN_SIZE;
+        rc = resp_ok ? tk_http_refuse(req, resp, EMP_HTTP_E_INVALID,
+                                      "http_request called from create (no network I/O before "
+                                      "start)")
+                     : EMP_HTTP_E_INVALID;
+    } else if (job != NULL)
+        rc = tk_http_request(job->cancel_pipe[0], &job->cancelled, req, resp);
+    else
+        rc = tk_http_request(-1, NULL, req, resp);
+    if (host->tk->verbose && resp != NULL && resp->struct_size >= EMP_HTTP_RESPONSE_MIN_SIZE) {
+        if (rc == EMP_HTTP_OK)
+            fprintf(stderr, "[testkit] http -> %d, %zu bytes\n", resp->status, resp->body_len);
+        else if (resp->error_text)
+            fprintf(stderr, "[testkit] http %s\n", resp->error_text);
+    }
+    return rc;
+}
+
+static void tk_http_free(emp_host_t *host, emp_http_response_t *resp)
+{
+    (void)host;
+    tk_http_response_free(resp);
+}
+
 /* ---- kit ---- */
 
 static emp_tk_t *tk_new(void)
@@ -333,6 +366,7 @@ static emp_tk_t *tk_new(void)
     if (tk == NULL)
         abort();
     pthread_mutex_init(&tk->mu, NULL);
+    pthread_mutex_init(&tk->run_mu, NULL);
     tk->worker_id = tk_strdup("testkit-worker-0");
     tk->host.tk = tk;
     tk->errors = tk_strdup("");
@@ -360,7 +394,26 @@ static emp_tk_t *tk_new(void)
     a->cancelled = tk_cancelled;
     a->cancel_fd = tk_cancel_fd;
     a->sleep_ms = tk_sleep_ms;
+    a->http_request = tk_http;
+    a->http_response_free = tk_http_free;
     return tk;
+}
+
+int emp_tk_set_host_abi_minor(emp_tk_t *tk, int minor)
+{
+    emp_host_api_t *a = &tk->api;
+    if (minor == 0) {
+        a->struct_size = EMP_HOST_API_V1_0_SIZE;
+        a->http_request = NULL; /* a v1.0 host has no such members: NULL and out of size */
+        a->http_response_free = NULL;
+    } else if (minor == EMP_PLUGIN_ABI_MINOR) {
+        a->struct_size = sizeof *a;
+        a->http_request = tk_http;
+        a->http_response_free = tk_http_free;
+    } else
+        return -1;
+    a->abi_minor = (uint16_t)minor;
+    return 0;
 }
 
 emp_tk_t *emp_tk_open(const char *so_path, char *err, size_t errlen)
@@ -424,7 +477,9 @@ void emp_tk_set_worker_id(emp_tk_t *tk, const char *worker_id)
 
 int emp_tk_create(emp_tk_t *tk)
 {
+    tk->in_create = 1;
     int rc = tk->plugin->create(&tk->api, &tk->host, &tk->state);
+    tk->in_create = 0;
     if (rc != 0) {
         /* create must clean up after itself on failure */
         tk->state = NULL;
@@ -448,9 +503,23 @@ emp_start_t emp_tk_start(emp_tk_t *tk)
 
 void emp_tk_cancel_after(emp_tk_t *tk, unsigned ms) { tk->cancel_after_ms = ms; }
 
+int emp_tk_cancel_now(emp_tk_t *tk)
+{
+    pthread_mutex_lock(&tk->run_mu);
+    struct emp_job *job = tk->running;
+    if (job != NULL) {
+        __atomic_store_n(&job->cancelled, 1, __ATOMIC_SEQ_CST);
+        ssize_t w = write(job->cancel_pipe[1], "x", 1);
+        (void)w;
+        if (tk->plugin->cancel) /* while run is active, as the host does */
+            tk->plugin->cancel(tk->state, job);
+    }
+    pthread_mutex_unlock(&tk->run_mu);
+    return job != NULL ? 0 : -1;
+}
+
 typedef struct tk_canceller {
     emp_tk_t *tk;
-    struct emp_job *job;
     int stop_pipe[2];
 } tk_canceller_t;
 
@@ -458,13 +527,8 @@ static void *tk_cancel_thread(void *arg)
 {
     tk_canceller_t *c = arg;
     struct pollfd pfd = {.fd = c->stop_pipe[0], .events = POLLIN};
-    if (poll(&pfd, 1, (int)c->tk->cancel_after_ms) == 0) {
-        __atomic_store_n(&c->job->cancelled, 1, __ATOMIC_SEQ_CST);
-        ssize_t w = write(c->job->cancel_pipe[1], "x", 1);
-        (void)w;
-        if (c->tk->plugin->cancel)
-            c->tk->plugin->cancel(c->tk->state, c->job);
-    }
+    if (poll(&pfd, 1, (int)c->tk->cancel_after_ms) == 0)
+        emp_tk_cancel_now(c->tk);
     return NULL;
 }
 
@@ -490,7 +554,10 @@ emp_result_t emp_tk_run(emp_tk_t *tk, const char *job_id, const char *service,
                           .payload_len = strlen(payload_json)};
     if (pipe(job.cancel_pipe) != 0)
         abort();
-    tk_canceller_t c = {.tk = tk, .job = &job};
+    pthread_mutex_lock(&tk->run_mu);
+    tk->running = &job;
+    pthread_mutex_unlock(&tk->run_mu);
+    tk_canceller_t c = {.tk = tk};
     pthread_t th;
     int have_thread = 0;
     if (tk->cancel_after_ms > 0) {
@@ -500,8 +567,10 @@ emp_result_t emp_tk_run(emp_tk_t *tk, const char *job_id, const char *service,
             abort();
         have_thread = 1;
     }
-    tk->job = &job;
     emp_result_t r = tk->plugin->run(tk->state, &job);
+    pthread_mutex_lock(&tk->run_mu);
+    tk->running = NULL;
+    pthread_mutex_unlock(&tk->run_mu);
     if (have_thread) {
         ssize_t w = write(c.stop_pipe[1], "x", 1);
         (void)w;
@@ -509,7 +578,6 @@ emp_result_t emp_tk_run(emp_tk_t *tk, const char *job_id, const char *service,
         close(c.stop_pipe[0]);
         close(c.stop_pipe[1]);
     }
-    tk->job = NULL;
     close(job.cancel_pipe[0]);
     close(job.cancel_pipe[1]);
     for (size_t i = 0; i < tk->nfields; i++) {
@@ -567,5 +635,6 @@ void emp_tk_close(emp_tk_t *tk)
     free(tk->errors);
     free(tk->worker_id);
     pthread_mutex_destroy(&tk->mu);
+    pthread_mutex_destroy(&tk->run_mu);
     free(tk);
 }
