@@ -249,7 +249,11 @@ def t_tarball(c):
     check(os.path.basename(tree) == os.path.basename(c.file(r"emp-worker-.*\.tar\.gz"))[:-7],
           "top-level folder %s is not named after the tarball" % os.path.basename(tree))
     for f in TREE_FILES:
-        check(os.path.isfile(os.path.join(tree, f)), "tarball lacks " + f)
+        # libdir is lib/ or, with a /usr prefix (the release build), lib/<multiarch>/
+        alts = [f] + ([f.replace("lib/", "lib/%s/" % d, 1) for d in os.listdir(
+            os.path.join(tree, "lib")) if "-linux-" in d] if f.startswith("lib/lib") or
+            f.startswith("lib/pkgconfig") else [])
+        check(any(os.path.isfile(os.path.join(tree, a)) for a in alts), "tarball lacks " + f)
     for doc in ("README.md", "docs/operations.md"):
         if os.path.exists(os.path.join(c.src, doc)):
             f = os.path.join("share/doc/emp-worker", os.path.basename(doc))
@@ -608,6 +612,9 @@ def t_systemd(c):
     for k, v in want.items():
         check(unit_value(unit, k) == v, "%s=%r, expected %r" % (k, unit_value(unit, k), v))
     check("EnvironmentFile=-/etc/emp-worker/env" in unit, "no optional EnvironmentFile")
+    # GPU device access: nothing may close the device cgroup
+    for k in ("PrivateDevices", "ProtectClock", "DevicePolicy", "DeviceAllow"):
+        check(unit_value(unit, k) is None, "%s= would cut the worker off the GPU devices" % k)
     check(unit_value(unit, "StartLimitBurst") and unit_value(unit, "StartLimitIntervalSec"),
           "no start limit")
     # TimeoutStopSec must outlast the shutdown grace + the plugin's cancel grace + margin
