@@ -127,8 +127,13 @@ static void on_done(job_ctx_t *c, CURL *easy, CURLcode rc)
         }
         drop(c, &c->poll, &c->poll_on);
     } else if (easy == c->task.easy) {
-        c->have_task = rc == CURLE_OK && a1111_http_status(&c->task) == 200 &&
+        long status = rc == CURLE_OK ? a1111_http_status(&c->task) : 0;
+        c->have_task = status == 200 &&
                        a1111_task_parse(c->task.body.data, c->task.body.len, &c->task_snap) == 0;
+        if (status == 404) { /* A1111 restarted with --nowebui since start: match by state */
+            c->tracker.tracked = 0;
+            c->s->have_task_progress = 0;
+        }
         drop(c, &c->task, &c->task_on);
     } else if (easy == c->intr.easy) {
         long status = a1111_http_status(&c->intr);

@@ -81,8 +81,10 @@ static void a1111_destroy(void *state)
 
 static const char *const a1111_services[] = {"a1111", NULL};
 
+/* Claims ABI 1.0: the plugin calls no host function appended later (it does its own HTTP, on
+ * one multi handle, because the generation call and the progress polls run side by side). */
 static const emp_plugin_t a1111_plugin = {
-    EMP_PLUGIN_HEADER,
+    EMP_PLUGIN_HEADER_MINOR(0),
     .name = "a1111",
     .version = "0.1.0",
     .description = "AUTOMATIC1111 stable-diffusion-webui (v1.8+ API): txt2img/img2img with "

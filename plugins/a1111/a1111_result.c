@@ -242,27 +242,39 @@ static void put_info(const char *body, int found, a1111_span_t info, a1111_buf_t
 int a1111_result_build(const char *body, size_t len, const a1111_result_opts_t *o,
                        a1111_buf_t *out, size_t *nimages, a1111_error_t *err)
 {
-    a1111_span_t whole = {0, len}, images, params, info;
+    a1111_span_t whole = {0, len}, images = {0, 0}, params = {0, 0}, info = {0, 0};
+    a1111_json_iter_t it;
+    a1111_json_member_t m;
     written_t w = {NULL, 0};
-    int has_images, has_params, has_info;
+    int has_images = 0, has_params = 0, has_info = 0, r;
     *nimages = 0;
     if (body == NULL || a1111_json_validate(body, len) != 0) {
         a1111_error_set(err, EMP_RETRY, "bad_response", "A1111 answered 200 with a body that is not JSON");
         return -1;
     }
-    has_images = a1111_json_find(body, whole, "images", &images);
-    if (has_images < 0) {
+    if (a1111_json_iter_init(&it, body, whole) != 0) {
         a1111_error_set(err, EMP_RETRY, "bad_response",
                         "A1111 answered 200 with JSON that is not an object");
         return -1;
     }
-    if (has_images == 0 || (a1111_json_kind(body, images) != '[' && a1111_json_kind(body, images) != 'n')) {
+    /* One pass over the members (the body may be many megabytes); the last duplicate wins. */
+    while ((r = a1111_json_iter_next(&it, &m)) == 1) {
+        if (a1111_json_string_equals(body, m.key, "images")) {
+            images = m.value;
+            has_images = 1;
+        } else if (a1111_json_string_equals(body, m.key, "parameters")) {
+            params = m.value;
+            has_params = a1111_json_kind(body, params) == '{';
+        } else if (a1111_json_string_equals(body, m.key, "info")) {
+            info = m.value;
+            has_info = 1;
+        }
+    }
+    if (r < 0 || !has_images ||
+        (a1111_json_kind(body, images) != '[' && a1111_json_kind(body, images) != 'n')) {
         a1111_error_set(err, EMP_RETRY, "bad_response", "A1111's answer has no images list");
         return -1;
     }
-    has_params = a1111_json_find(body, whole, "parameters", &params) == 1 &&
-                 a1111_json_kind(body, params) == '{';
-    has_info = a1111_json_find(body, whole, "info", &info) == 1;
 
     a1111_buf_reset(out);
     a1111_buf_puts(out, "{");
