@@ -1,0 +1,727 @@
+"""faultlib.py - helpers for the fault-injection suite (tests/faults/*.py).
+
+Real processes on 127.0.0.1 only: a private redis-server per test (free port, own temp dir),
+emp-worker processes with generated configs, stopped by PID. Tests never sleep a fixed amount:
+they wait for conditions with deadlines (wait_until).
+
+* Ctx: one test's temp dir and every process it started (all stopped at the end, by PID).
+* RedisServer: start / stop / restart (same port), SIGSTOP / SIGCONT, DEBUG SLEEP without
+  waiting for the reply, `requirepass`.
+* Worker: one emp-worker (GPU 0, mock connector by default); log captured to a file; optional
+  command prefix (valgrind).
+* submit(): a job written exactly as the emp-job-queue API writes it (hash, jobs:pending score,
+  job_submitted message; emp-job-queue.md 2.1, 3.6, 5.2b).
+* Listener: a subscriber thread recording every message.
+* rx_pending(): bytes a worker has sent that redis-server has not read yet (from /proc/net/tcp),
+  to know that a command is in flight while the server is paused.
+
+Only the standard library and python3-redis (Debian) are used; run with /usr/bin/python3.
+"""
+
+import datetime
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import uuid
+
+import redis
+
+
+class TestFailure(Exception):
+    pass
+
+
+class TestSkip(Exception):
+    pass
+
+
+SKIP_RC = 77
+
+
+def check(cond, what):
+    if not cond:
+        raise TestFailure(what)
+
+
+def wait_until(pred, timeout, what, interval=0.01):
+    """Poll pred() until it returns something truthy (returned), or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise TestFailure('timed out after %.1f s waiting for: %s' % (timeout, what))
+        time.sleep(interval)
+
+
+def iso_now():
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return now.strftime('%Y-%m-%dT%H:%M:%S.') + '%03dZ' % (now.microsecond // 1000)
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+SANITIZER_MARKERS = ('ERROR: AddressSanitizer', 'ERROR: LeakSanitizer', 'runtime error:',
+                     'SUMMARY: UndefinedBehaviorSanitizer')
+
+
+# ------------------------------------------------------------------------------------------------
+# the test context
+# ------------------------------------------------------------------------------------------------
+
+class Ctx:
+    def __init__(self, worker_bin, plugin_dir, sanitize=False, keep=False):
+        self.worker_bin = os.path.abspath(worker_bin)
+        self.plugin_dir = os.path.abspath(plugin_dir)
+        self.sanitize = sanitize
+        self.keep = keep
+        self.tmpdir = tempfile.mkdtemp(prefix='emp-faults.')
+        self.procs = []     # objects with .stop()
+        self.redis = None
+        self.notes = []
+
+    def track(self, obj):
+        if obj not in self.procs:
+            self.procs.append(obj)
+
+    def note(self, fmt, *args):
+        line = fmt % args if args else fmt
+        self.notes.append(line)
+        print('  ' + line, flush=True)
+
+    def start_redis(self, **kw):
+        self.redis = RedisServer(self, **kw).start()
+        return self.redis
+
+    def close(self, failed):
+        for p in reversed(self.procs):
+            try:
+                p.stop()
+            except Exception:  # keep stopping the others
+                traceback.print_exc()
+        if failed or self.keep:
+            print('  (kept %s for inspection)' % self.tmpdir)
+        else:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# redis-server
+# ------------------------------------------------------------------------------------------------
+
+class RedisServer:
+    def __init__(self, ctx, password=None, appendonly=False):
+        self.ctx = ctx
+        self.dir = os.path.join(ctx.tmpdir, 'redis')
+        os.makedirs(self.dir, exist_ok=True)
+        self.password = password
+        self.appendonly = appendonly
+        self.port = None
+        self.proc = None
+        self.log = os.path.join(self.dir, 'redis.log')
+        self.stopped = False  # SIGSTOPped
+        ctx.track(self)
+
+    def _spawn(self):
+        args = ['redis-server', '--bind', '127.0.0.1', '--port', str(self.port),
+                '--dir', self.dir, '--save', '', '--daemonize', 'no', '--logfile', self.log,
+                '--protected-mode', 'no', '--maxclients', '1000',
+                '--enable-debug-command', 'local',
+                '--appendonly', 'yes' if self.appendonly else 'no']
+        if self.appendonly:
+            args += ['--appendfsync', 'always']
+        if self.password:
+            args += ['--requirepass', self.password]
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                if self.client(timeout=1).ping():
+                    return True
+            except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError):
+                pass
+            time.sleep(0.01)
+        return False
+
+    def start(self):
+        for _ in range(20):
+            self.port = free_port()
+            if self._spawn():
+                return self
+            self._kill()
+        raise TestFailure('cannot start redis-server (see %s)' % self.log)
+
+    def restart(self):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self._spawn():
+                return self
+            self._kill()
+            time.sleep(0.05)
+        raise TestFailure('cannot restart redis-server on port %d' % self.port)
+
+    def _kill(self):
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            if self.stopped:
+                os.kill(self.proc.pid, signal.SIGCONT)
+                self.stopped = False
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._kill()
+        self.proc = None
+
+    def sigstop(self):
+        os.kill(self.proc.pid, signal.SIGSTOP)
+        self.stopped = True
+
+    def sigcont(self):
+        os.kill(self.proc.pid, signal.SIGCONT)
+        self.stopped = False
+
+    def send_raw(self, *commands):
+        """Send commands on a fresh connection without waiting for the replies (DEBUG SLEEP).
+        Returns the socket: close it (or read from it) later."""
+        s = socket.create_connection(('127.0.0.1', self.port), timeout=30)
+        out = b''
+        if self.password:
+            commands = (('AUTH', self.password),) + tuple(commands)
+        for cmd in commands:
+            parts = [c if isinstance(c, bytes) else str(c).encode() for c in cmd]
+            out += b'*%d\r\n' % len(parts)
+            for p in parts:
+                out += b'$%d\r\n%s\r\n' % (len(p), p)
+        s.sendall(out)
+        return s
+
+    @property
+    def url(self):
+        if self.password:
+            return 'redis://:%s@127.0.0.1:%d' % (self.password, self.port)
+        return 'redis://127.0.0.1:%d' % self.port
+
+    def client(self, timeout=10, decode=True):
+        return redis.Redis(host='127.0.0.1', port=self.port, password=self.password,
+                           decode_responses=decode, socket_timeout=timeout)
+
+
+def _tcp_table():
+    """[(local_port, remote_port, rx_queue, inode)] for IPv4 127.0.0.1 sockets."""
+    rows = []
+    try:
+        with open('/proc/net/tcp') as f:
+            next(f)
+            for line in f:
+                p = line.split()
+                lport = int(p[1].split(':')[1], 16)
+                rport = int(p[2].split(':')[1], 16)
+                rxq = int(p[4].split(':')[1], 16)
+                rows.append((lport, rport, rxq, int(p[9])))
+    except OSError:
+        pass
+    return rows
+
+
+def socket_inodes(pid):
+    out = set()
+    try:
+        for fd in os.listdir('/proc/%d/fd' % pid):
+            try:
+                t = os.readlink('/proc/%d/fd/%s' % (pid, fd))
+            except OSError:
+                continue
+            m = re.match(r'socket:\[(\d+)\]', t)
+            if m:
+                out.add(int(m.group(1)))
+    except OSError:
+        pass
+    return out
+
+
+def conn_ports(pid, server_port):
+    """Local ports of process pid's TCP connections to the server on server_port."""
+    inodes = socket_inodes(pid)
+    return {l for (l, r, q, ino) in _tcp_table() if ino in inodes and r == server_port}
+
+
+def rx_pending(pid, server_port):
+    """Bytes sent by process `pid` to the server on `server_port` that the server has not read
+    yet (the server's receive queue of each of pid's connections)."""
+    table = _tcp_table()
+    inodes = socket_inodes(pid)
+    ports = {l for (l, r, q, ino) in table if ino in inodes and r == server_port}
+    return sum(q for (l, r, q, ino) in table if l == server_port and r in ports)
+
+
+# ------------------------------------------------------------------------------------------------
+# jobs, the API way
+# ------------------------------------------------------------------------------------------------
+
+def iso_to_ms(s):
+    d = datetime.datetime.strptime(s, '%Y-%m-%dT%H:%M:%S.%fZ').replace(
+        tzinfo=datetime.timezone.utc)
+    return int(round(d.timestamp() * 1000))
+
+
+def job_record(payload=None, service='mock', priority=50, job_id=None, max_retries=3,
+               raw_payload=None, requirements=None, omit=(), extra=None):
+    """(id, hash, score, job_submitted message) as the API's submitJob writes them.
+    omit: hash fields to leave out; extra: fields to add or override (raw strings)."""
+    job_id = job_id or str(uuid.uuid4())
+    created = iso_now()
+    h = {
+        'id': job_id, 'service_required': service, 'priority': str(priority),
+        'payload': raw_payload if raw_payload is not None else json.dumps(payload or {}),
+        'requirements': json.dumps(requirements) if requirements is not None else '',
+        'customer_id': '', 'created_at': created, 'status': 'pending', 'retry_count': '0',
+        'max_retries': str(max_retries), 'workflow_id': '', 'workflow_priority': '',
+        'workflow_datetime': '', 'current_step': '', 'total_steps': '',
+        'job_trace_id': 'temp-trace-id', 'job_span_id': 'temp-span-id',
+        'workflow_trace_id': '', 'workflow_span_id': '', 'ctx': '',
+    }
+    for k in omit:
+        h.pop(k, None)
+    h.update(extra or {})
+    score = float(priority) * 1e15 - math.floor(iso_to_ms(created) / 1000)
+    msg = json.dumps({'job_id': job_id, 'service_required': service, 'priority': priority,
+                      'status': 'pending', 'created_at': created,
+                      'timestamp': int(time.time() * 1000)})
+    return job_id, h, score, msg
+
+
+def submit(r, publish=True, **kw):
+    job_id, h, score, msg = job_record(**kw)
+    p = r.pipeline(transaction=False)
+    p.hset('job:' + job_id, mapping=h)
+    p.zadd('jobs:pending', {job_id: score})
+    if publish:
+        p.publish('job_submitted', msg)
+    p.execute()
+    return job_id
+
+
+def submit_many(r, records, publish=True, batch=500):
+    for i in range(0, len(records), batch):
+        p = r.pipeline(transaction=False)
+        for job_id, h, score, msg in records[i:i + batch]:
+            p.hset('job:' + job_id, mapping=h)
+            p.zadd('jobs:pending', {job_id: score})
+            if publish:
+                p.publish('job_submitted', msg)
+        p.execute()
+
+
+def job_status(r, job_id):
+    return r.hget('job:' + job_id, 'status')
+
+
+def wait_status(r, job_id, statuses, timeout, what=None):
+    if isinstance(statuses, str):
+        statuses = (statuses,)
+    return wait_until(lambda: job_status(r, job_id) in statuses and job_status(r, job_id),
+                      timeout, what or 'job %s reaches %s' % (job_id, '/'.join(statuses)))
+
+
+def failure_reason(r, job_id):
+    v = r.hget('jobs:failed', job_id)
+    return json.loads(v)['error'] if v else None
+
+
+# ------------------------------------------------------------------------------------------------
+# pub/sub
+# ------------------------------------------------------------------------------------------------
+
+class Listener:
+    """A subscriber on its own connection; records (monotonic time, channel, data)."""
+
+    def __init__(self, server, channels=(), patterns=(), decode=True):
+        self.r = server.client(decode=decode)
+        self.ps = self.r.pubsub()
+        if channels:
+            self.ps.subscribe(*channels)
+        if patterns:
+            self.ps.psubscribe(*patterns)
+        self.msgs = []
+        self.lock = threading.Lock()
+        self._stop = False
+        n, got = len(channels) + len(patterns), 0
+        deadline = time.monotonic() + 5
+        while got < n and time.monotonic() < deadline:
+            m = self.ps.get_message(timeout=0.5)
+            if m and m['type'] in ('subscribe', 'psubscribe'):
+                got += 1
+        check(got == n, 'subscriptions confirmed (%d of %d)' % (got, n))
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        server.ctx.track(self)
+
+    def _run(self):
+        while not self._stop:
+            try:
+                m = self.ps.get_message(timeout=0.1)
+            except Exception:  # the server went away: keep going
+                time.sleep(0.05)
+                continue
+            if m and m['type'] in ('message', 'pmessage'):
+                with self.lock:
+                    self.msgs.append((time.monotonic(), m['channel'], m['data']))
+
+    def stop(self):
+        if self._stop:
+            return
+        self._stop = True
+        self.thread.join(2)
+        try:
+            self.ps.close()
+        except Exception:
+            pass
+
+    def all(self, channel=None):
+        with self.lock:
+            return [(t, c, d) for (t, c, d) in self.msgs if channel is None or c == channel]
+
+    def json(self, channel, pred=None):
+        out = []
+        for _, _, d in self.all(channel):
+            try:
+                j = json.loads(d)
+            except ValueError:
+                raise TestFailure('message on %s is not JSON: %r' % (channel, d[:200]))
+            if pred is None or pred(j):
+                out.append(j)
+        return out
+
+    def count(self, channel, job_id):
+        return len(self.json(channel, lambda j: j.get('job_id') == job_id))
+
+
+class Monitor:
+    """MONITOR on its own connection, recording every line (for secret scans)."""
+
+    def __init__(self, server):
+        self.sock = socket.create_connection(('127.0.0.1', server.port), timeout=1)
+        if server.password:
+            self.sock.sendall(b'AUTH %s\r\n' % server.password.encode())
+        self.sock.sendall(b'MONITOR\r\n')
+        self.data = bytearray()
+        self.lock = threading.Lock()
+        self._stop = False
+        wait_until(lambda: b'+OK' in self._peek_read(), 5, 'MONITOR started')
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        server.ctx.track(self)
+
+    def _peek_read(self):
+        try:
+            self.data += self.sock.recv(65536)
+        except socket.timeout:
+            pass
+        return bytes(self.data)
+
+    def _run(self):
+        while not self._stop:
+            try:
+                b = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if not b:
+                break
+            with self.lock:
+                self.data += b
+
+    def text(self):
+        with self.lock:
+            return bytes(self.data)
+
+    def stop(self):
+        if self._stop:
+            return
+        self._stop = True
+        self.thread.join(3)
+        self.sock.close()
+
+
+# ------------------------------------------------------------------------------------------------
+# emp-worker
+# ------------------------------------------------------------------------------------------------
+
+REDIS_CONF = {
+    'connect_timeout_ms': 1000,
+    'command_timeout_ms': 2000,
+    'fallback_poll_ms': 200,
+    'wake_jitter_ms': 5,
+    'heartbeat_interval_ms': 300,
+    'heartbeat_ttl_s': 2,
+    'sweep_interval_ms': 400,
+}
+JOBS_CONF = {
+    'timeout_minutes': 30,
+    'shutdown_grace_s': 5,
+    'cancel_grace_s': 3,
+    'progress_interval_ms': 0,
+    'retry_backoff_base_ms': 50,
+    'retry_backoff_max_ms': 200,
+}
+
+
+def conf_value(v):
+    if isinstance(v, bool):
+        return 'true' if v else 'false'
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return '"%s"' % str(v).replace('\\', '\\\\').replace('"', '\\"')
+
+
+def conf_group(d, indent='  '):
+    out = ''
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out += '%s%s = {\n%s%s};\n' % (indent, k, conf_group(v, indent + '  '), indent)
+        else:
+            out += '%s%s = %s;\n' % (indent, k, conf_value(v))
+    return out
+
+
+class Worker:
+    """One emp-worker process (GPU 0) with its own config dir under <tmp>/workers/<wid>.
+
+    connectors: {plugin_name: options dict} (default {'mock': mock_options or {}}).
+    url: the Redis URL written to the config file (default: the context's server); the
+    environment HUB_REDIS_URL is not used, so that secrets stay in the file only.
+    prefix: a command prefix (valgrind ...)."""
+
+    def __init__(self, ctx, worker_id, redis_conf=None, jobs_conf=None, mock_options=None,
+                 connectors=None, env=None, prefix=None, url=None, log_level='info',
+                 file_mode=0o600):
+        self.ctx = ctx
+        self.worker_id = worker_id
+        self.dir = os.path.join(ctx.tmpdir, 'workers', worker_id)
+        os.makedirs(os.path.join(self.dir, 'conf.d'), exist_ok=True)
+        rc = dict(REDIS_CONF)
+        rc.update(redis_conf or {})
+        rc['url'] = url or ctx.redis.url
+        jc = dict(JOBS_CONF)
+        jc.update(jobs_conf or {})
+        self.conf = os.path.join(self.dir, 'worker.conf')
+        with open(self.conf, 'w') as f:
+            f.write('worker = {\n  machine_id = "faults";\n  worker_id = "%s";\n'
+                    '  conf_dir = "conf.d";\n  log_level = "%s";\n};\n' % (worker_id, log_level))
+            f.write('redis = {\n%s};\n' % conf_group(rc))
+            f.write('jobs = {\n%s};\n' % conf_group(jc))
+            f.write('gpus = ( { index = 0; } );\n')
+        os.chmod(self.conf, file_mode)
+        if connectors is None:
+            connectors = {'mock': mock_options or {}}
+        for name, opts in connectors.items():
+            p = os.path.join(self.dir, 'conf.d', name + '.conf')
+            with open(p, 'w') as f:
+                f.write('connector = {\n  plugin = "%s";\n  enabled = true;\n  options = {\n%s'
+                        '  };\n};\n' % (name, conf_group(opts, '    ')))
+            os.chmod(p, file_mode)
+        self.env = env or {}
+        self.prefix = prefix or []
+        self.proc = None
+        self.logpath = os.path.join(self.dir, 'worker.log')
+        self.starts = 0
+        self.returncodes = []
+
+    def start(self):
+        env = {k: v for k, v in os.environ.items()
+               if k not in ('JOURNAL_STREAM', 'NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID',
+                            'HUB_REDIS_URL', 'WORKER_ID', 'MACHINE_ID')}
+        env.setdefault('ASAN_OPTIONS', 'detect_leaks=1:abort_on_error=0:exitcode=99')
+        env.setdefault('UBSAN_OPTIONS', 'print_stacktrace=1:halt_on_error=1:exitcode=98')
+        env.update(self.env)
+        self.starts += 1
+        with open(self.logpath, 'a') as log:
+            log.write('===== start #%d =====\n' % self.starts)
+            log.flush()
+            self.proc = subprocess.Popen(self.prefix + [self.ctx.worker_bin, '--config', self.conf,
+                                                        '--gpu', '0', '--plugin-dir',
+                                                        self.ctx.plugin_dir],
+                                         stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT, env=env)
+        self.ctx.track(self)
+        return self
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig):
+        check(self.alive(), 'worker %s is running (to send it signal %d)' % (self.worker_id, sig))
+        os.kill(self.proc.pid, sig)
+
+    def kill9(self):
+        self.signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.returncodes.append(self.proc.returncode)
+
+    def wait_exit(self, timeout):
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise TestFailure('worker %s did not exit within %.0f s' % (self.worker_id, timeout))
+        self.returncodes.append(rc)
+        return rc
+
+    def stop(self, timeout=30):
+        """SIGTERM by PID (SIGCONT first); SIGKILL when it does not exit. Returns the exit code."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        try:
+            os.kill(self.proc.pid, signal.SIGCONT)
+            os.kill(self.proc.pid, signal.SIGTERM)
+            rc = self.proc.wait(timeout)
+            self.returncodes.append(rc)
+            return rc
+        except subprocess.TimeoutExpired:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            return None
+
+    def log(self):
+        try:
+            with open(self.logpath, errors='replace') as f:
+                return f.read()
+        except OSError:
+            return ''
+
+    def log_bytes(self):
+        try:
+            with open(self.logpath, 'rb') as f:
+                return f.read()
+        except OSError:
+            return b''
+
+    def wait_log(self, pattern, timeout, what=None, count=1):
+        rx = re.compile(pattern)
+        return wait_until(lambda: len(rx.findall(self.log())) >= count, timeout,
+                          what or 'worker %s logs /%s/ (x%d)' % (self.worker_id, pattern, count),
+                          interval=0.02)
+
+    def sanitizer_report(self):
+        text = self.log()
+        for marker in SANITIZER_MARKERS:
+            if marker in text:
+                i = text.index(marker)
+                return text[max(0, i - 200):i + 3000]
+        return None
+
+    def rss_kib(self):
+        try:
+            with open('/proc/%d/status' % self.proc.pid) as f:
+                for line in f:
+                    if line.startswith('VmRSS:'):
+                        return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
+    def fd_count(self):
+        try:
+            return len(os.listdir('/proc/%d/fd' % self.proc.pid))
+        except OSError:
+            return 0
+
+    def stop_clean(self, timeout=30):
+        """SIGTERM and require exit code 0 and no sanitizer report."""
+        rc = self.stop(timeout)
+        rep = self.sanitizer_report()
+        check(rep is None, 'worker %s: sanitizer report:\n%s' % (self.worker_id, rep))
+        check(rc == 0, 'worker %s exited %r after SIGTERM (log tail:\n%s)'
+              % (self.worker_id, rc, self.log()[-3000:]))
+
+
+def wait_ready(r, worker, timeout=30):
+    """The worker is registered (heartbeat key, hash idle) and has subscribed."""
+    def ok():
+        if not worker.alive():
+            raise TestFailure('worker %s exited early (rc %r); log:\n%s'
+                              % (worker.worker_id, worker.proc.returncode, worker.log()[-3000:]))
+        return (r.exists('worker:%s:heartbeat' % worker.worker_id)
+                and r.hget('worker:%s' % worker.worker_id, 'status') == 'idle')
+    wait_until(ok, timeout, 'worker %s registered' % worker.worker_id, interval=0.02)
+    # the subscriber connects before registration; the first claim follows it
+    return worker
+
+
+# ------------------------------------------------------------------------------------------------
+# a tiny runner: python3 <file>.py --worker BIN --plugins DIR [--sanitize] TEST
+# ------------------------------------------------------------------------------------------------
+
+def main(tests, argv=None):
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--worker', required=True)
+    ap.add_argument('--plugins', required=True)
+    ap.add_argument('--sanitize', action='store_true')
+    ap.add_argument('--keep', action='store_true')
+    ap.add_argument('--src', default=os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))))
+    ap.add_argument('test', nargs='*')
+    a = ap.parse_args(argv)
+    names = a.test or list(tests)
+    status = 0
+    for name in names:
+        if name not in tests:
+            print('unknown test %s (have: %s)' % (name, ', '.join(tests)))
+            return 2
+        ctx = Ctx(a.worker, a.plugins, sanitize=a.sanitize, keep=a.keep)
+        ctx.src = a.src
+        t0 = time.monotonic()
+        print('=== %s' % name, flush=True)
+        failed = True
+        try:
+            tests[name](ctx)
+            failed = False
+            print('--- PASS %s (%.1f s)' % (name, time.monotonic() - t0), flush=True)
+        except TestSkip as e:
+            failed = False
+            print('--- SKIP %s: %s' % (name, e), flush=True)
+            status = status or SKIP_RC
+        except Exception as e:
+            traceback.print_exc()
+            print('--- FAIL %s (%.1f s): %s' % (name, time.monotonic() - t0, e), flush=True)
+            for p in ctx.procs:
+                if isinstance(p, Worker):
+                    print('----- log of %s (last 4000 chars):\n%s'
+                          % (p.worker_id, p.log()[-4000:]))
+            status = 1
+        finally:
+            ctx.close(failed)
+    return 1 if status == 1 else status
