@@ -424,13 +424,14 @@ gpus = (
             check(re.search(r" gpu=%d worker=%s" % (g, re.escape(wid[g])), text),
                   "log lines of gpu %d lack the gpu=/worker= prefix:\n%s" % (g, tail(logs[g])))
         log("jobs OK: %s" % {w: "%s in %s ms" % v for w, v in by.items()})
+        procs.stop_all()
+        for g, p in enumerate(procs.procs):
+            check(p.returncode == 0, "worker gpu %d exited %d on SIGTERM:\n%s" %
+                  (g, p.returncode, tail(logs[g])))
     finally:
         procs.stop_all()
         srv.stop()
-    for g, p in enumerate(procs.procs):
-        check(p.returncode == 0, "worker gpu %d exited %d on SIGTERM:\n%s" %
-              (g, p.returncode, tail(logs[g])))
-    shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- (c) host scripts
@@ -549,11 +550,17 @@ def t_scripts(c):
         check(time.monotonic() - t0 < 10, "SIGKILL escalation took too long")
         log("scripts OK")
     finally:
+        for g in (0, 1):  # workers the scripts started, also those not yet in `pids`
+            try:
+                with open(os.path.join(root, "worker_gpu%d/worker.pid" % g)) as f:
+                    pids.append(int(f.read()))
+            except (OSError, ValueError):
+                pass
         for pid in pids:  # anything still running is ours: stop it by pid
             if pid_alive(pid):
                 os.kill(pid, signal.SIGKILL)
         srv.stop()
-    shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- (d) systemd units
@@ -691,7 +698,7 @@ def t_notify(c):
         procs.stop_all()
         srv.stop()
         sock.close()
-    shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- (e) release workflow
