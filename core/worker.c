@@ -430,7 +430,7 @@ static void try_connect(worker_t *w)
         write_outcome(w);
     else if (w->job)
         flush_progress(w, 1);
-    emp_notify_ready();
+    emp_notify_status("idle");
 }
 
 /* ---- plugins ---- */
@@ -658,6 +658,9 @@ int emp_worker_run(emp_config_t *cfg, emp_plugin_inst_t **insts, size_t ninsts)
           cfg->gpu, cfg->worker_id, cfg->machine_id, url, ninsts);
     free(url);
 
+    /* READY as soon as the configuration and plugins are loaded: a worker waiting for Redis
+     * is up (STATUS says what it waits for) and must not be restart-looped by systemd */
+    emp_notify_ready();
     while (!w.done) {
         tick(&w);
         if (w.done)
