@@ -430,7 +430,8 @@ static void try_connect(worker_t *w)
         write_outcome(w);
     else if (w->job)
         flush_progress(w, 1);
-    emp_notify_status("idle");
+    if (w->job == NULL)
+        emp_notify_status("idle");
 }
 
 /* ---- plugins ---- */
