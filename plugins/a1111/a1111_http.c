@@ -88,25 +88,26 @@ emp_result_t a1111_http_transport_error(const a1111_http_t *h, CURLcode rc,
                                         const a1111_config_t *cfg, a1111_error_t *out)
 {
     const char *why = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
+    const char *path = h->path ? h->path : "request";
     switch (rc) {
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:
         return a1111_error_set(out, EMP_RETRY, "backend_down", "A1111 is not reachable at %s (%s)",
                                cfg->base_url, why);
     case CURLE_OPERATION_TIMEDOUT:
-        return a1111_error_set(out, EMP_RETRY, "timeout", "A1111 %s timed out (%s)", h->path, why);
+        return a1111_error_set(out, EMP_RETRY, "timeout", "A1111 %s timed out (%s)", path, why);
     case CURLE_FILESIZE_EXCEEDED:
         return a1111_error_set(out, EMP_FAIL, "response_too_large",
-                               "A1111 %s answered more than max_response_bytes (%lld)", h->path,
+                               "A1111 %s answered more than max_response_bytes (%lld)", path,
                                cfg->max_response_bytes);
     case CURLE_WRITE_ERROR:
         if (h->body.overflow)
             return a1111_error_set(out, EMP_FAIL, "response_too_large",
                                    "A1111 %s answered more than max_response_bytes (%lld)",
-                                   h->path, cfg->max_response_bytes);
+                                   path, cfg->max_response_bytes);
         return a1111_error_set(out, EMP_RETRY, "out_of_memory",
-                               "out of memory reading A1111's answer to %s", h->path);
+                               "out of memory reading A1111's answer to %s", path);
     default:
-        return a1111_error_set(out, EMP_RETRY, "backend_error", "A1111 %s failed: %s", h->path, why);
+        return a1111_error_set(out, EMP_RETRY, "backend_error", "A1111 %s failed: %s", path, why);
     }
 }

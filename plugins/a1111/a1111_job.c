@@ -199,7 +199,10 @@ static void loop(job_ctx_t *c)
             c->next_poll_at = now + cfg->poll_interval_ms;
         }
 
-        long long wait = c->gen_sent ? c->next_poll_at - now : A1111_POLL_SLICE_MS;
+        /* Transfers wake curl_multi_poll themselves; the timeout is for our own timers: the
+         * next tick (none while one is out: a slow poll must not turn this into a spin) and
+         * the cancel deadline. */
+        long long wait = c->gen_sent && !c->tick_open ? c->next_poll_at - now : A1111_POLL_SLICE_MS;
         if (c->cancel_seen && c->cancel_deadline - now < wait)
             wait = c->cancel_deadline - now;
         if (wait > A1111_POLL_SLICE_MS)
@@ -209,7 +212,12 @@ static void loop(job_ctx_t *c)
         /* The cancel fd stays readable once raised: watch it only until the cancel is seen. */
         struct curl_waitfd extra = {.fd = cancel_fd, .events = CURL_WAIT_POLLIN};
         int nextra = !c->cancel_seen && cancel_fd >= 0;
-        curl_multi_poll(c->multi, nextra ? &extra : NULL, nextra ? 1 : 0, (int)wait, NULL);
+        if (curl_multi_poll(c->multi, nextra ? &extra : NULL, nextra ? 1 : 0, (int)wait, NULL) !=
+            CURLM_OK) {
+            c->gen_done = 1; /* cannot wait any more: fail the job (retryable) */
+            c->gen_rc = CURLE_FAILED_INIT;
+            return;
+        }
     }
 }
 

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -302,6 +303,26 @@ static void test_foreign_job_webui(void **st)
     run_foreign(*st, (const char *const[]){"--step-ms", "60", "--webui", NULL}, 1);
 }
 
+/* Progress answers slower than poll_interval_ms: the job loop waits for them, it does not spin. */
+static void test_slow_progress_no_spin(void **st)
+{
+    fixture_t *fx = *st;
+    struct rusage r0, r1;
+    setup_with(fx, (const char *const[]){"--step-ms", "50", NULL}, "poll_interval_ms", "50", NULL);
+    ready(fx);
+    assert_int_equal(fake_a1111_config(&fx->fake, "{\"progress_delay_ms\":400}"), 0);
+    long long t0 = now_ms();
+    getrusage(RUSAGE_THREAD, &r0);
+    assert_int_equal(emp_tk_run(fx->tk, "job-slowpoll", "a1111", "{\"steps\":30}"), EMP_OK);
+    getrusage(RUSAGE_THREAD, &r1);
+    long long wall = now_ms() - t0;
+    long long cpu = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec + r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) * 1000 +
+                    (r1.ru_utime.tv_usec - r0.ru_utime.tv_usec + r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1000;
+    if (cpu * 4 > wall)
+        fail_msg("the job thread used %lld ms of CPU in %lld ms", cpu, wall);
+    assert_true(emp_tk_progress_count(fx->tk) >= 2);
+}
+
 /* ---- errors ---- */
 
 static void test_validation_422(void **st)
@@ -513,6 +534,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_interrupt_ignored, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_foreign_job_global, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_foreign_job_webui, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_slow_progress_no_spin, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_validation_422, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_500_and_oom, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_garbage_responses, fx_setup, fx_teardown),

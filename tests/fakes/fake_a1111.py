@@ -26,7 +26,8 @@ Test controls (not A1111's; under /fake/)
   POST /fake/config      merge settings: step_ms, error_next {status,error,detail,errors,
                          after_steps}, raw_next {status,body,content_type,after_steps} (both
                          used by the next generation only), progress_raw (a raw body for
-                         /sdapi/v1/progress, null to stop), ignore_interrupt (bool),
+                         /sdapi/v1/progress, null to stop), progress_delay_ms (answer
+                         progress polls late), ignore_interrupt (bool),
                          api_auth ("user:pass[,...]", "" for none)
   POST /fake/foreign     start another client's generation in the background:
                          {"steps", "job" ("scripts_txt2img" or a UI "task(...)"), "task_id"}
@@ -245,6 +246,7 @@ class Fake:
         self.error_next = None
         self.raw_next = None
         self.progress_raw = None
+        self.progress_delay_ms = 0
         self.ignore_interrupt = False
         self.requests = []
         self.last_body = b""
@@ -575,6 +577,9 @@ class Handler(BaseHTTPRequestHandler):
         return 200, result
 
     def progress_route(self, body):
+        delay = self.server.fake.progress_delay_ms
+        if delay:
+            time.sleep(delay / 1000.0)
         p = self.server.fake.progress()
         if isinstance(p, str):
             return 200, {"raw_body": p}
@@ -625,7 +630,8 @@ class Handler(BaseHTTPRequestHandler):
         fake = self.server.fake
         conf = json.loads(body or b"{}")
         with fake.mu:
-            for key in ("step_ms", "error_next", "raw_next", "progress_raw", "ignore_interrupt"):
+            for key in ("step_ms", "error_next", "raw_next", "progress_raw", "progress_delay_ms",
+                        "ignore_interrupt"):
                 if key in conf:
                     setattr(fake, key, conf[key])
             if "api_auth" in conf:  # replace the --api-auth credentials
