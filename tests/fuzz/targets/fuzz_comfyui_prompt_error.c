@@ -1,0 +1,31 @@
+/* fuzz_comfyui_prompt_error: the body of a POST /prompt error answer
+ * (cfy_prompt_error_describe), and cfy_models_parse on the same bytes (an /object_info body).
+ * Invariants: the message is NUL-terminated, not empty, about max_len long at most; the
+ * error type is NUL-terminated within its buffer. */
+#include "fuzz_common.h"
+#include "comfyui_errors.h"
+#include "comfyui_probe.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char *body = fz_cstr(data, size);
+    cfy_buf_t msg;
+    cfy_buf_init(&msg);
+    char type[48];
+    memset(type, 'x', sizeof type);
+    cfy_prompt_error_describe(body, size, &msg, 600, type, sizeof type);
+    FZ_CHECK(cfy_buf_ok(&msg));
+    FZ_CHECK(msg.p != NULL && msg.n > 0 && strlen(msg.p) == msg.n);
+    FZ_CHECK(msg.n <= 600 + 64);
+    FZ_CHECK(memchr(type, '\0', sizeof type) != NULL);
+    cfy_buf_free(&msg);
+
+    cfy_buf_t models;
+    cfy_buf_init(&models);
+    int n = cfy_models_parse(body, size, &models);
+    if (n >= 0)
+        FZ_CHECK(models.p != NULL && models.p[0] == '[');
+    cfy_buf_free(&models);
+    free(body);
+    return 0;
+}
