@@ -340,6 +340,19 @@ static void notify(emp_job_t *job)
 
 #define EMP_PROGRESS_MSG_MAX 512
 
+/* The length of s cut to at most max bytes without splitting a UTF-8 character: the text is
+ * published inside JSON messages, which must stay valid UTF-8. */
+static size_t utf8_cut(const char *s, size_t max)
+{
+    size_t l = strnlen(s, max + 1);
+    if (l <= max)
+        return l;
+    l = max;
+    while (l > 0 && ((unsigned char)s[l] & 0xC0) == 0x80)
+        l--;
+    return l;
+}
+
 static void h_progress(emp_job_t *job, double fraction, const char *message)
 {
     if (isnan(fraction))
@@ -356,8 +369,7 @@ static void h_progress(emp_job_t *job, double fraction, const char *message)
     }
     if (message && (job->progress_msg == NULL || strcmp(job->progress_msg, message) != 0)) {
         free(job->progress_msg);
-        size_t l = strnlen(message, EMP_PROGRESS_MSG_MAX);
-        job->progress_msg = xstrndup(message, l);
+        job->progress_msg = xstrndup(message, utf8_cut(message, EMP_PROGRESS_MSG_MAX));
         changed = 1;
     }
     if (changed)
@@ -392,6 +404,7 @@ static emp_result_t h_fail(emp_job_t *job, emp_result_t cls, const char *code, c
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[utf8_cut(msg, sizeof msg - 2)] = '\0';
     va_end(ap);
     pthread_mutex_lock(&job->mu);
     free(job->fail_code);
