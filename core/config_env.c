@@ -128,7 +128,8 @@ void emp_config_env_apply(emp_config_t *c, emp_getenv_fn get, emp_errlist_t *e)
         }
     }
 
-    /* Legacy (emp-worker-old / mgpu): WORKER_REDIS_API_HOST[:PORT] + auth token -> Redis URL */
+    /* Legacy (emp-worker-old / mgpu): WORKER_REDIS_API_HOST[:PORT] + auth token -> Redis URL.
+     * The token is percent-encoded: it may hold '/', '@', ':' or '%' (the URL parser decodes it). */
     const char *hub = get("HUB_REDIS_URL");
     const char *host = get("WORKER_REDIS_API_HOST");
     if ((hub == NULL || hub[0] == '\0') && host && host[0]) {
@@ -138,10 +139,20 @@ void emp_config_env_apply(emp_config_t *c, emp_getenv_fn get, emp_errlist_t *e)
                                  ? "rediss"
                                  : "redis";
         free(c->redis_url);
-        if (token && token[0])
-            c->redis_url = xasprintf("%s://:%s@%s:%s", scheme, token, host,
+        if (token && token[0]) {
+            char *enc = xmalloc(strlen(token) * 3 + 1), *o = enc;
+            for (const unsigned char *t = (const unsigned char *)token; *t; t++) {
+                if ((*t >= 'A' && *t <= 'Z') || (*t >= 'a' && *t <= 'z') ||
+                    (*t >= '0' && *t <= '9') || strchr("-._~", *t))
+                    *o++ = (char)*t;
+                else
+                    o += sprintf(o, "%%%02X", *t);
+            }
+            *o = '\0';
+            c->redis_url = xasprintf("%s://:%s@%s:%s", scheme, enc, host,
                                      port && port[0] ? port : "6379");
-        else
+            free(enc);
+        } else
             c->redis_url = xasprintf("%s://%s:%s", scheme, host, port && port[0] ? port : "6379");
     }
 }
