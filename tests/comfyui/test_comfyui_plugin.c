@@ -186,6 +186,8 @@ static void plugin_up_port(int port, ...)
     emp_tk_set_option(T->tk, "connect_timeout_ms", "5000");
     emp_tk_set_option(T->tk, "request_timeout_ms", "5000");
     emp_tk_set_option(T->tk, "reconnect_window_ms", "3000");
+    /* a stalled fake must fail the test in seconds, not after the 10 min default */
+    emp_tk_set_option(T->tk, "inactivity_timeout_ms", "20000");
     va_list ap;
     va_start(ap, port);
     const char *k;

@@ -356,9 +356,9 @@ static uint32_t lcg(uint32_t *st)
 static void hammer(const unsigned char *data, size_t n, int binary, const char *pid, uint32_t *seed)
 {
     unsigned char *copy = malloc(n + 1);
-    /* truncations (every one for short inputs, ~48 spread over long ones: the suite runs under
+    /* truncations (every one for short inputs, ~24 spread over long ones: the suite runs under
      * ASan with slow unwinding in CI, where each parse costs) */
-    size_t step = n / 48 + 1;
+    size_t step = n / 24 + 1;
     for (size_t cut = 0; cut <= n; cut += step) {
         memcpy(copy, data, cut);
         cfy_event_t ev;
@@ -374,7 +374,7 @@ static void hammer(const unsigned char *data, size_t n, int binary, const char *
         cfy_models_parse((const char *)copy, cut, &b);
         cfy_buf_free(&b);
     }
-    for (int round = 0; round < 40; round++) { /* seeded byte flips */
+    for (int round = 0; round < 24; round++) { /* seeded byte flips */
         memcpy(copy, data, n);
         for (int k = 0; k < 1 + (int)(lcg(seed) % 4) && n; k++)
             copy[lcg(seed) % n] = (unsigned char)lcg(seed);
