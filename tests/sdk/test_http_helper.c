@@ -328,12 +328,18 @@ static void t_scheme(void **st)
      * the test kit speaks plain http only and says so */
     char url[128];
     snprintf(url, sizeof url, "https://127.0.0.1:%d/ok", g_port);
-    emp_http_request_t req = {EMP_HTTP_REQUEST_INIT, .url = url, .total_timeout_ms = 5000};
+    emp_http_request_t req = {EMP_HTTP_REQUEST_INIT, .url = url, .total_timeout_ms = 2000};
     emp_http_response_t r = {EMP_HTTP_RESPONSE_INIT};
     int rc = g_api->http_request(g_host, NULL, &req, &r);
 #ifdef IMPL_HOST
-    assert_true(rc == EMP_HTTP_E_TLS || rc == EMP_HTTP_E_IO);
-    assert_non_null(strstr(r.error_text, "GET https://127.0.0.1:"));
+    /* the handshake fails one way or another (TLS, IO, or a timeout when the server waits for a
+     * request line): what matters is that the scheme was accepted */
+    int scheme_ok = rc < 0 && rc != EMP_HTTP_E_SCHEME && rc != EMP_HTTP_E_INVALID &&
+                    strncmp(r.error_text, "GET https://127.0.0.1:", 22) == 0;
+    if (!scheme_ok)
+        fprintf(stderr, "https to a plain port: %d %s\n", rc, r.error_text);
+    g_api->http_response_free(g_host, &r);
+    assert_true(scheme_ok);
 #else
     assert_int_equal(rc, EMP_HTTP_E_SCHEME);
     assert_non_null(strstr(r.error_text, "the test kit speaks plain http:// only"));

@@ -12,7 +12,7 @@ to stderr); stop it by its PID (SIGTERM).
                           "boom"    500 {"error":"internal error"}
                           "garbage" 200 with a body that is not JSON
                           "huge"    200 with a 64 KiB JSON body
-                          "hang"    never answers (until the client leaves); see /_seen
+                          "hang..." never answers (until the client leaves); see /_seen
                         and model "missing" gives 404 {"error":"model 'missing' not found"}.
   GET  /_last           the body of the last /api/generate request, byte for byte
   GET  /_seen?prompt=P  "yes" once a request with prompt P arrived
@@ -92,7 +92,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reply(200, raw=b"<html>not json</html>")
         if prompt == "huge":
             return self.reply(200, {"model": model, "response": "h" * 65536, "done": True})
-        if prompt == "hang":
+        if str(prompt).startswith("hang"):
             return self.hang()
         return self.reply(200, {"model": model, "response": "echo: " + str(prompt), "done": True,
                                 "options": req.get("options")})

@@ -185,7 +185,7 @@ static void test_transport(void)
     tk = open_kit(quick);
     CHECK(emp_tk_create(tk) == 0);
     long long t0 = now_ms();
-    CHECK(emp_tk_run(tk, "j", "http_json", "{\"prompt\": \"hang\"}") == EMP_RETRY);
+    CHECK(emp_tk_run(tk, "j", "http_json", "{\"prompt\": \"hang-timeout\"}") == EMP_RETRY);
     CHECK(now_ms() - t0 < 5000);
     CHECK_STR(emp_tk_fail_code(tk), "backend_timeout");
     CHECK_HAS(emp_tk_fail_message(tk), "timed out after 300 ms");
@@ -205,7 +205,7 @@ static void *canceller(void *arg)
     (void)arg;
     long long deadline = now_ms() + 10000;
     while (now_ms() < deadline) { /* until the backend holds the request */
-        char *seen = backend_get("/_seen?prompt=hang");
+        char *seen = backend_get("/_seen?prompt=hang-cancel");
         int yes = seen && strcmp(seen, "yes") == 0;
         free(seen);
         if (yes)
@@ -217,13 +217,14 @@ static void *canceller(void *arg)
 
 static void test_cancel(void)
 {
-    emp_tk_t *tk = open_kit(NULL);
+    const char *const bounded[] = {"timeout_ms=20000", NULL}; /* if the cancel went missing */
+    emp_tk_t *tk = open_kit(bounded);
     CHECK(emp_tk_create(tk) == 0);
     last_tk = tk;
     pthread_t th;
     pthread_create(&th, NULL, canceller, NULL);
     long long t0 = now_ms();
-    emp_result_t r = emp_tk_run(tk, "j", "http_json", "{\"prompt\": \"hang\"}");
+    emp_result_t r = emp_tk_run(tk, "j", "http_json", "{\"prompt\": \"hang-cancel\"}");
     pthread_join(th, NULL);
     CHECK(r == EMP_CANCELLED);
     CHECK(now_ms() - t0 < 10000);
