@@ -484,26 +484,41 @@ int emp_queue_progress(emp_queue_t *q, struct emp_job *job, double fraction, con
     emp_iso_now(iso, sizeof iso);
     int ipct = (int)(fraction * 100.0 + 0.5);
     snprintf(pct, sizeof pct, "%d", ipct);
-    char *pkey = xasprintf("job:%s:progress", job->id);
     char *m = q_msg_progress(q, job, (double)ipct, msg, ms);
-    const char *h[] = {"HSET", pkey, "progress", pct, "status", "in_progress", "message",
-                       msg ? msg : "", "updated_at", iso};
-    const char *p[] = {"PUBLISH", "update_job_progress", m};
-    q_append_argv(q, 10, h, NULL);
-    q_append_argv(q, 3, p, NULL);
-    int errors;
-    int rc = q_collect(q, 2, &errors);
-    free(pkey);
+    const char *argv[] = {job->id, q->cfg->worker_id, pct, msg ? msg : "", iso, m};
+    redisReply *r = q_script(q, EMP_SCRIPT_PROGRESS, 6, argv);
     free(m);
+    if (r == NULL)
+        return -1;
+    int rc = r->type == REDIS_REPLY_INTEGER ? (int)r->integer : 1;
+    if (r->type == REDIS_REPLY_ERROR)
+        LOG_W("progress script failed: %s", r->str);
+    freeReplyObject(r);
     return rc;
 }
 
 int emp_queue_complete(emp_queue_t *q, struct emp_job *job, const char *result_json,
-                       long long processing_ms, char *seen, size_t seen_len)
+                       long long processing_ms, double final_progress, const char *final_msg,
+                       char *seen, size_t seen_len)
 {
     long long ms = emp_epoch_ms();
     char iso[40];
     emp_iso_now(iso, sizeof iso);
+    /* the plugin's last progress, if still unwritten, goes in the same round trip, first */
+    char pct[16];
+    char *pm = NULL;
+    const char *pargv[6];
+    if (final_progress >= 0) {
+        int ipct = (int)(final_progress * 100.0 + 0.5);
+        snprintf(pct, sizeof pct, "%d", ipct);
+        pm = q_msg_progress(q, job, (double)ipct, final_msg, ms);
+        pargv[0] = job->id;
+        pargv[1] = q->cfg->worker_id;
+        pargv[2] = pct;
+        pargv[3] = final_msg ? final_msg : "";
+        pargv[4] = iso;
+        pargv[5] = pm;
+    }
     char *jr = q_msg_job_result(result_json, processing_ms);
     char *att = q_msg_attestation(q, job, jr, iso);
     char *val = q_msg_completed_value(jr, iso);
@@ -512,7 +527,10 @@ int emp_queue_complete(emp_queue_t *q, struct emp_job *job, const char *result_j
     char *me = q_msg_machine_event(q, "idle", NULL, ms);
     const char *argv[] = {job->id, q->cfg->worker_id, iso, "", att, val, cj, st,
                           q->machine_channel, me};
-    redisReply *r = q_script(q, EMP_SCRIPT_COMPLETE, 10, argv);
+    q_script_call_t calls[2] = {{EMP_SCRIPT_PROGRESS, 6, pargv},
+                                {EMP_SCRIPT_COMPLETE, 10, argv}};
+    redisReply *r = pm ? q_script_pipeline(q, 2, calls) : q_script(q, EMP_SCRIPT_COMPLETE, 10, argv);
+    free(pm);
     free(jr);
     free(att);
     free(val);

@@ -77,12 +77,15 @@ struct emp_job *emp_queue_decode_claim(const char *text, size_t len);
 
 /* assigned -> in_progress + busy events. 1 started, 0 the job is no longer ours, -1 error. */
 int emp_queue_job_started(emp_queue_t *q, struct emp_job *job);
-/* progress: fraction 0..1 -> integer percent, message. 0 or -1. */
+/* progress: fraction 0..1 -> integer percent, message; fenced. 1 written, 0 the job is no
+ * longer ours (the caller cancels it), -1 error. */
 int emp_queue_progress(emp_queue_t *q, struct emp_job *job, double fraction, const char *msg);
-/* Fenced completion with the plugin's result object (raw JSON text).
+/* Fenced completion with the plugin's result object (raw JSON text). final_progress >= 0
+ * writes that last progress (fenced) in the same round trip, before the completion.
  * 1 written, 0 dropped (the job is no longer ours; *seen_status says what it is), -1 error. */
 int emp_queue_complete(emp_queue_t *q, struct emp_job *job, const char *result_json,
-                       long long processing_ms, char *seen_status, size_t seen_len);
+                       long long processing_ms, double final_progress, const char *final_msg,
+                       char *seen_status, size_t seen_len);
 /* Fenced failure: retryable or permanent; `outcome` receives "retry", "delayed", "failed"
  * or the status seen when dropped. `immediate` skips the retry backoff (a job requeued by a
  * shutdown did not fail). 1 written, 0 dropped, -1 error. */

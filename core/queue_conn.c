@@ -109,6 +109,7 @@ static const char *const script_sources[EMP_SCRIPT_COUNT][2] = {
     [EMP_SCRIPT_FAIL] = {"job_fail", NULL},
     [EMP_SCRIPT_SWEEP] = {"sweep_worker", NULL},
     [EMP_SCRIPT_PROMOTE] = {"promote_retries", NULL},
+    [EMP_SCRIPT_PROGRESS] = {"job_progress", NULL},
 };
 
 static const char *script_text(int i)
@@ -118,6 +119,7 @@ static const char *script_text(int i)
     case EMP_SCRIPT_COMPLETE: return emp_lua_job_complete;
     case EMP_SCRIPT_FAIL: return emp_lua_job_fail;
     case EMP_SCRIPT_SWEEP: return emp_lua_sweep_worker;
+    case EMP_SCRIPT_PROGRESS: return emp_lua_job_progress;
     default: return emp_lua_promote_retries;
     }
 }
@@ -158,6 +160,63 @@ redisReply *q_script(emp_queue_t *q, int script, int argc, const char **argv)
     }
     free(a);
     return r;
+}
+
+redisReply *q_script_pipeline(emp_queue_t *q, int n, const q_script_call_t *calls)
+{
+    if (q->cmd == NULL)
+        return NULL;
+    for (int i = 0; i < n; i++) {
+        const char **a = xcalloc((size_t)calls[i].argc + 3, sizeof *a);
+        a[0] = "EVALSHA";
+        a[1] = q->sha[calls[i].script];
+        a[2] = "0";
+        for (int k = 0; k < calls[i].argc; k++)
+            a[k + 3] = calls[i].argv[k];
+        q->stats.commands++;
+        int ok = redisAppendCommandArgv(q->cmd, calls[i].argc + 3, a, NULL) == REDIS_OK;
+        free(a);
+        if (!ok) {
+            lost(q, q->cmd, "pipeline");
+            return NULL;
+        }
+    }
+    q->stats.round_trips++;
+    redisReply *last = NULL;
+    int noscript = 0;
+    for (int i = 0; i < n; i++) {
+        void *rv = NULL;
+        if (redisGetReply(q->cmd, &rv) != REDIS_OK) {
+            if (last)
+                freeReplyObject(last);
+            lost(q, q->cmd, "pipeline");
+            return NULL;
+        }
+        redisReply *r = rv;
+        if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0)
+            noscript = 1;
+        else if (r->type == REDIS_REPLY_ERROR && i < n - 1)
+            LOG_W("script %s failed: %s", script_sources[calls[i].script][0], r->str);
+        if (i == n - 1)
+            last = r;
+        else
+            freeReplyObject(r);
+    }
+    if (!noscript)
+        return last;
+    /* the server lost its script cache (restart, SCRIPT FLUSH): go one by one */
+    freeReplyObject(last);
+    last = NULL;
+    for (int i = 0; i < n; i++) {
+        redisReply *r = q_script(q, calls[i].script, calls[i].argc, calls[i].argv);
+        if (r == NULL)
+            return NULL;
+        if (i == n - 1)
+            last = r;
+        else
+            freeReplyObject(r);
+    }
+    return last;
 }
 
 static redisContext *open_one(emp_queue_t *q, const emp_redis_url_t *u)

@@ -15,6 +15,7 @@ enum {
     EMP_SCRIPT_FAIL,
     EMP_SCRIPT_SWEEP,
     EMP_SCRIPT_PROMOTE,
+    EMP_SCRIPT_PROGRESS,
     EMP_SCRIPT_COUNT
 };
 
@@ -41,6 +42,14 @@ redisReply *q_cmd_argv(emp_queue_t *q, int argc, const char **argv, const size_t
 redisReply *q_cmd(emp_queue_t *q, const char *fmt, ...);
 /* EVALSHA script with ARGV (no keys); reloads on NOSCRIPT. */
 redisReply *q_script(emp_queue_t *q, int script, int argc, const char **argv);
+/* Several scripts in one round trip; returns the last one's reply (earlier errors are
+ * logged). On NOSCRIPT the scripts are reloaded and the calls made one by one. */
+typedef struct q_script_call {
+    int script;
+    int argc;
+    const char **argv;
+} q_script_call_t;
+redisReply *q_script_pipeline(emp_queue_t *q, int n, const q_script_call_t *calls);
 /* Pipelined commands: append, then collect n replies (freed); -1 on I/O error. */
 int q_append_argv(emp_queue_t *q, int argc, const char **argv, const size_t *lens);
 int q_collect(emp_queue_t *q, int n, int *errors);

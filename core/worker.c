@@ -63,6 +63,7 @@ typedef struct worker {
     int out_retryable, out_immediate;
     char *out_code, *out_message;
     long long out_processing_ms;
+    int outcome_held_logged;
 
     /* timers (monotonic ms; 0 = off) */
     long long next_heartbeat, next_sweep, next_poll, wake_at, next_reconnect, next_watchdog;
@@ -160,13 +161,20 @@ static void clear_job(worker_t *w)
 /* Try to write the pending outcome. Returns 0 when written (or dropped by the fence). */
 static int write_outcome(worker_t *w)
 {
-    if (!emp_queue_connected(w->q))
+    if (!emp_queue_connected(w->q)) {
+        if (!w->outcome_held_logged)
+            LOG_W("Redis is unreachable: holding the outcome of job %s until it is back",
+                  w->job->id);
+        w->outcome_held_logged = 1;
         return -1;
+    }
+    w->outcome_held_logged = 0;
     struct emp_job *job = w->job;
     char seen[64] = "";
     int rc;
     if (w->outcome == OUT_COMPLETE) {
         rc = emp_queue_complete(w->q, job, job->result ? job->result : "{}", w->out_processing_ms,
+                                w->progress_dirty ? w->progress_frac : -1.0, w->progress_msg,
                                 seen, sizeof seen);
         if (rc == 1)
             LOG_I("job %s completed in %lld ms", job->id, w->out_processing_ms);
@@ -218,10 +226,18 @@ static void finish_run(worker_t *w, int value)
     char *msg = xstrdup(job->fail_message ? job->fail_message : "the plugin gave no reason");
     pthread_mutex_unlock(&job->mu);
     char buf[256];
-    /* the plugin's last progress (its 100%) may still be unwritten: write it before the
-     * completion, as the reference does (5.1 steps 4-6) */
-    if (why == EMP_CANCEL_NONE && value == EMP_OK)
-        flush_progress(w, 1);
+    /* the plugin's last progress (its 100%) may still be unwritten: it is written with the
+     * completion, before it, as the reference does (5.1 steps 4-6) */
+    if (why == EMP_CANCEL_NONE && value == EMP_OK) {
+        double f;
+        char *m;
+        if (emp_job_take_progress(job, &w->progress_seq, &f, &m)) {
+            w->progress_frac = f;
+            free(w->progress_msg);
+            w->progress_msg = m;
+            w->progress_dirty = 1;
+        }
+    }
     switch (why) {
     case EMP_CANCEL_USER:
         set_outcome_fail(w, 0, 0, "cancelled", "Job cancelled by user");
@@ -275,9 +291,19 @@ static void flush_progress(worker_t *w, int force)
     long long now = emp_mono_ms();
     if (!force && now - w->last_progress_write < w->cfg->progress_interval_ms)
         return;
-    if (emp_queue_progress(w->q, w->job, w->progress_frac, w->progress_msg) == 0) {
+    int rc = emp_queue_progress(w->q, w->job, w->progress_frac, w->progress_msg);
+    if (rc >= 0) {
         w->progress_dirty = 0;
         w->last_progress_write = now;
+    }
+    if (rc == 0 && emp_job_cancel_reason(w->job) == EMP_CANCEL_NONE) {
+        /* the fence said no: another worker owns the job now (we were presumed dead), or
+         * the API cancelled it; stop the backend work, the outcome will not be written */
+        LOG_W("job %s is no longer ours (taken over or cancelled): stopping it", w->job->id);
+        emp_job_cancel(w->job, EMP_CANCEL_LOST);
+        if (w->job_inst && w->job_inst->desc->cancel)
+            w->job_inst->desc->cancel(w->job_inst->state, w->job);
+        w->cancel_deadline = now + (long long)w->cfg->cancel_grace_s * 1000;
     }
 }
 
@@ -528,7 +554,11 @@ static void tick(worker_t *w)
 {
     long long now = emp_mono_ms();
     int connected = emp_queue_connected(w->q);
-    if (!connected && now >= w->next_reconnect) {
+    int plugins_probed = 1;
+    for (size_t i = 0; i < w->ninsts; i++)
+        plugins_probed &= __atomic_load_n(&w->insts[i]->state_ready, __ATOMIC_SEQ_CST) !=
+                          EMP_INST_NEW;
+    if (!connected && now >= w->next_reconnect && (plugins_probed || w->first_connect_done)) {
         try_connect(w);
         connected = emp_queue_connected(w->q);
     }
