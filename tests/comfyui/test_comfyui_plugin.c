@@ -679,6 +679,10 @@ static void tls_paths(char *cert, char *key, size_t n)
 
 static void test_tls(void **s)
 {
+    /* transport only, the same for both protocol generations; loading CA stores is slow under
+     * ASan, so it runs once */
+    if (strcmp(g_version, "v0.3.64") != 0)
+        skip();
     char cert[1024], key[1024];
     tls_paths(cert, key, sizeof cert);
     fake_up("progress", "--tls-cert", cert, "--tls-key", key, NULL);
