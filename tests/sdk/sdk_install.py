@@ -1,9 +1,11 @@
 #!/usr/bin/python3
 """The installed SDK, as a plugin author outside this tree gets it.
 
-  1. `cmake --install BUILD --component sdk --prefix WORK/stage`, then the prefix is MOVED to
-     WORK/sdk: everything below must work from a prefix the SDK was not installed into
-     (relocatable pkg-config and CMake files, no path into the build or source tree).
+  1. `cmake --install BUILD --prefix WORK/stage` as a plain user (every file lands in the
+     prefix), and `--component sdk` alone; then the prefix is MOVED to WORK/sdk: everything
+     below must work from a prefix the SDK was not installed into (relocatable pkg-config and
+     CMake files, no path into the build or source tree). The installed bin/emp-worker is the
+     host used below.
   2. The installed files: headers, libemp_testkit.a, the two .pc files, the CMake package, the
      guide and the example; nothing private (emp_plugin_check.h, ...); emp_testkit.h includes
      only emp_plugin.h and standard headers.
@@ -14,8 +16,8 @@
      tree with find_package(EmpPlugin) (CMAKE_PREFIX_PATH) and with pkg-config
      (PKG_CONFIG_PATH), built, and its own tests run: the test kit against its fake backend, and
      `emp-worker run-plugin` against the same. No compile command may name the source tree.
-  6. The plugin built in 4. loaded by this tree's emp-worker (`run-plugin <path> --job ...
-     --option port=<fake port>`) runs a job against the fake backend.
+  6. The plugin built in 4., loaded by the installed emp-worker (`run-plugin <path> --job ...
+     --option port=<fake port>`), runs a job against the fake backend.
 
 Usage: sdk_install.py --build B --cmake CMAKE --ctest CTEST --worker EMP_WORKER --python PY
                       --cc CC --cflags "FLAGS" --work DIR
@@ -66,11 +68,21 @@ shutil.rmtree(work, ignore_errors=True)
 os.makedirs(work)
 stage, sdk = os.path.join(work, "stage"), os.path.join(work, "sdk")
 
-# ---- 1. install, then move the prefix ----
-p = run([args.cmake, "--install", args.build, "--component", "sdk", "--prefix", stage])
-if not check(p.returncode == 0, "cmake --install --component sdk"):
+# ---- 1. install (as a user, into a temporary prefix), then move the prefix ----
+p = run([args.cmake, "--install", args.build, "--prefix", stage], quiet=True)
+if not check(p.returncode == 0, "cmake --install --prefix (no root paths)"):
     sys.exit(1)
+# what this install wrote, from its own log (install_manifest.txt is shared with other installs)
+written = re.findall(r"^-- (?:Installing|Up-to-date): (.*)$", p.stdout, re.M)
+outside = [f for f in written if not f.startswith(stage + "/")]
+check(written and not outside, "files installed outside the prefix: %s" % outside[:5])
+p = run([args.cmake, "--install", args.build, "--component", "sdk", "--prefix", stage],
+        quiet=True)
+check(p.returncode == 0, "the SDK alone: cmake --install --component sdk")
 os.rename(stage, sdk)
+worker = os.path.join(sdk, "bin", "emp-worker")  # the installed host, moved with its prefix
+if not check(os.access(worker, os.X_OK), "bin/emp-worker installed"):
+    worker = args.worker
 
 # ---- 2. the files ----
 EXPECTED = [
@@ -89,9 +101,9 @@ for d, _, files in os.walk(sdk):
 for f in installed:
     check(not re.search(r"(emp_plugin_check|emp_http_util|tk_http)\.h$", f),
           "private header installed: " + f)
-    path = os.path.join(sdk, f)
-    if not f.endswith(".a"):
-        text = open(path, errors="replace").read()
+    if re.match(r"(include/emp-worker|lib/pkgconfig|lib/cmake/EmpPlugin|"
+                r"share/doc/emp-worker/plugin-sdk)/", f):
+        text = open(os.path.join(sdk, f), errors="replace").read()
         check(args.build not in text and stage not in text,
               "%s names the build tree or the install stage (not relocatable)" % f)
 incs = re.findall(r'#include\s+[<"]([^>"]+)[>"]',
@@ -142,7 +154,7 @@ if not args.cflags:  # sanitizer runtimes add their own dynamic symbols
 for via in ("cmake", "pkgconfig"):
     b = os.path.join(work, "example-" + via)
     conf = [args.cmake, "-S", example, "-B", b, "-DEMP_SDK_VIA=" + via,
-            "-DPYTHON3=" + args.python, "-DEMP_WORKER=" + args.worker,
+            "-DPYTHON3=" + args.python, "-DEMP_WORKER=" + worker,
             "-DCMAKE_C_COMPILER=" + args.cc, "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON",
             "-DCMAKE_C_FLAGS=-Wall -Wextra -Werror " + args.cflags]
     extra = dict(pc) if via == "pkgconfig" else {}
@@ -173,7 +185,7 @@ try:
     if os.path.exists(so_plain):
         shutil.copyfile(so_plain, so)
         os.chmod(so, 0o644)
-    p = run([args.worker, "run-plugin", so, "--job", os.path.join(example, "tests/job.json"),
+    p = run([worker, "run-plugin", so, "--job", os.path.join(example, "tests/job.json"),
              "--option", "port=%d" % port])
     res = [l for l in p.stdout.splitlines() if l.startswith("result ")]
     check(p.returncode == 0 and len(res) == 1 and '"response": "echo: Why is the sky blue?"'
