@@ -15,8 +15,9 @@
  *
  * HTTP helper (ABI 1.1 http_request / http_response_free): the kit implements it itself over
  * plain sockets, for http:// only (https:// is refused with EMP_HTTP_E_SCHEME), so that it
- * needs no libcurl. Same arguments, defaults, limits, cancellation and error texts as the host
- * (which uses libcurl); enough to test a plugin against a fake backend on loopback.
+ * needs no libcurl. Same arguments, defaults, limits, cancellation and error codes as the host
+ * (which uses libcurl), and the same error texts for refused, timed out, too large, cancelled
+ * and bad scheme; enough to test a plugin against a fake backend on loopback.
  *
  * Dependencies: libc, libdl, libpthread and libm only (see emp-plugin-testkit.pc). The kit
  * includes nothing but emp_plugin.h and standard headers.
