@@ -105,8 +105,8 @@ int cfy_config_read(cfy_config_t *cfg, const emp_host_api_t *api, emp_host_t *ho
     if (api->option_int(host, "max_output_bytes", 64ll << 20, 1, 1ll << 40,
                         &cfg->max_output_bytes) < 0)
         bad = 1;
-    if (api->option_int(host, "max_input_bytes", 32ll << 20, 1, 1ll << 40,
-                        &cfg->max_input_bytes) < 0)
+    if (api->option_int(host, "max_input_bytes", 32ll << 20, 1, 1ll << 40, &cfg->max_input_bytes) <
+        0)
         bad = 1;
     if (api->option_bool(host, "allow_private_input_urls", 0, &cfg->allow_private_input_urls) < 0)
         bad = 1;

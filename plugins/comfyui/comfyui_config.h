@@ -14,13 +14,13 @@
 typedef enum cfy_outputs_mode { CFY_OUTPUTS_URLS = 0, CFY_OUTPUTS_BASE64 = 1 } cfy_outputs_mode_t;
 
 typedef struct cfy_config {
-    const char *host;      /* name or IP of the ComfyUI server */
-    int port;              /* default 8188 + gpu index */
-    int tls;               /* https:// and wss:// */
+    const char *host;        /* name or IP of the ComfyUI server */
+    int port;                /* default 8188 + gpu index */
+    int tls;                 /* https:// and wss:// */
     const char *tls_ca_file; /* CA bundle to verify the backend's certificate, NULL = system */
-    const char *username;  /* basic auth (with password), or NULL */
-    const char *password;  /* secret: never logged */
-    const char *token;     /* bearer token, secret: never logged */
+    const char *username;    /* basic auth (with password), or NULL */
+    const char *password;    /* secret: never logged */
+    const char *token;       /* bearer token, secret: never logged */
     long connect_timeout_ms;
     long request_timeout_ms;
     long inactivity_timeout_ms;
@@ -30,8 +30,9 @@ typedef struct cfy_config {
     long long max_input_bytes;
     int allow_private_input_urls;
     int report_models;
-    char *auth_header;     /* Authorization header value ("Basic ..."/"Bearer ...") or NULL; owned, secret */
-    char *base_url;        /* "http://host:port", owned */
+    char *auth_header; /* Authorization header value ("Basic ..."/"Bearer ...") or NULL; owned,
+                          secret */
+    char *base_url;    /* "http://host:port", owned */
 } cfy_config_t;
 
 struct cfy_http_req;

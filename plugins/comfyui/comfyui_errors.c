@@ -11,14 +11,10 @@ static const struct {
     long lo, hi;
     cfy_http_class_t cls;
 } http_table[] = {
-    {200, 299, CFY_HTTP_CLASS_OK},
-    {401, 401, CFY_HTTP_CLASS_AUTH},
-    {403, 403, CFY_HTTP_CLASS_AUTH},
-    {407, 407, CFY_HTTP_CLASS_AUTH},
-    {408, 408, CFY_HTTP_CLASS_RETRY},
-    {425, 425, CFY_HTTP_CLASS_RETRY},
-    {429, 429, CFY_HTTP_CLASS_RETRY},
-    {500, 599, CFY_HTTP_CLASS_RETRY},
+    {200, 299, CFY_HTTP_CLASS_OK},    {401, 401, CFY_HTTP_CLASS_AUTH},
+    {403, 403, CFY_HTTP_CLASS_AUTH},  {407, 407, CFY_HTTP_CLASS_AUTH},
+    {408, 408, CFY_HTTP_CLASS_RETRY}, {425, 425, CFY_HTTP_CLASS_RETRY},
+    {429, 429, CFY_HTTP_CLASS_RETRY}, {500, 599, CFY_HTTP_CLASS_RETRY},
 };
 
 cfy_http_class_t cfy_http_classify(long status)
@@ -37,9 +33,13 @@ const char *cfy_http_class_name(cfy_http_class_t c)
 
 /* Substrings (case-insensitive) that mark an execution_error as out of memory. */
 static const char *const oom_types[] = {"OutOfMemoryError", "OutOfMemory", "MemoryError", NULL};
-static const char *const oom_messages[] = {
-    "CUDA out of memory", "out of memory", "Allocation on device", "CUBLAS_STATUS_ALLOC_FAILED",
-    "HIP out of memory", "MPS backend out of memory", NULL};
+static const char *const oom_messages[] = {"CUDA out of memory",
+                                           "out of memory",
+                                           "Allocation on device",
+                                           "CUBLAS_STATUS_ALLOC_FAILED",
+                                           "HIP out of memory",
+                                           "MPS backend out of memory",
+                                           NULL};
 
 static int contains_ci(const char *hay, const char *needle)
 {

@@ -17,10 +17,10 @@
 #include "comfyui_json.h"
 
 typedef enum cfy_http_class {
-    CFY_HTTP_CLASS_OK = 0,   /* 2xx */
-    CFY_HTTP_CLASS_RETRY,    /* 408, 425, 429, 5xx: the backend may recover */
-    CFY_HTTP_CLASS_AUTH,     /* 401, 403: credentials or origin rejected */
-    CFY_HTTP_CLASS_FAIL      /* any other 4xx (and 1xx/3xx we do not follow) */
+    CFY_HTTP_CLASS_OK = 0, /* 2xx */
+    CFY_HTTP_CLASS_RETRY,  /* 408, 425, 429, 5xx: the backend may recover */
+    CFY_HTTP_CLASS_AUTH,   /* 401, 403: credentials or origin rejected */
+    CFY_HTTP_CLASS_FAIL    /* any other 4xx (and 1xx/3xx we do not follow) */
 } cfy_http_class_t;
 
 cfy_http_class_t cfy_http_classify(long status);

@@ -89,9 +89,7 @@ static int parse_binary(const unsigned char *buf, size_t len, cfy_event_t *ev)
             return -1;
         ev->type = CFY_EV_BINARY_OTHER;
         return 0;
-    default:
-        ev->type = CFY_EV_BINARY_OTHER;
-        return 0;
+    default: ev->type = CFY_EV_BINARY_OTHER; return 0;
     }
 }
 
@@ -180,9 +178,7 @@ static int parse_text(const unsigned char *buf, size_t len, cfy_event_t *ev)
         if (ev->value > ev->max)
             ev->value = ev->max;
         break;
-    case CFY_EV_EXECUTED:
-        ev->node = node_member(data, "node", NULL);
-        break;
+    case CFY_EV_EXECUTED: ev->node = node_member(data, "node", NULL); break;
     case CFY_EV_EXECUTION_ERROR:
     case CFY_EV_EXECUTION_INTERRUPTED:
         ev->exception_type = str_member(data, "exception_type");
@@ -190,8 +186,7 @@ static int parse_text(const unsigned char *buf, size_t len, cfy_event_t *ev)
         ev->node_id = node_member(data, "node_id", NULL);
         ev->node_type = str_member(data, "node_type");
         break;
-    default:
-        break;
+    default: break;
     }
     return 0;
 }

@@ -18,28 +18,28 @@
 #define CFY_HISTORY_MAX_FILES 4096
 
 typedef struct cfy_file {
-    char *node;      /* output node id */
-    char *kind;      /* the UI key: "images", "gifs", "audio", "video"... */
+    char *node; /* output node id */
+    char *kind; /* the UI key: "images", "gifs", "audio", "video"... */
     char *filename;
     char *subfolder; /* "" when absent */
     char *type;      /* "output", "temp", "input" ("output" when absent) */
 } cfy_file_t;
 
 typedef enum cfy_hist_outcome {
-    CFY_HIST_PENDING = 0,  /* {} : unknown id or not finished yet */
-    CFY_HIST_SUCCESS,      /* status success, or (old servers) no status but an entry */
-    CFY_HIST_ERROR,        /* execution_error recorded (or status error without detail) */
-    CFY_HIST_INTERRUPTED   /* execution_interrupted recorded */
+    CFY_HIST_PENDING = 0, /* {} : unknown id or not finished yet */
+    CFY_HIST_SUCCESS,     /* status success, or (old servers) no status but an entry */
+    CFY_HIST_ERROR,       /* execution_error recorded (or status error without detail) */
+    CFY_HIST_INTERRUPTED  /* execution_interrupted recorded */
 } cfy_hist_outcome_t;
 
 typedef struct cfy_history {
     cfy_hist_outcome_t outcome;
-    int has_status;            /* the entry had a status object (servers since 2024-01) */
+    int has_status; /* the entry had a status object (servers since 2024-01) */
     char *exception_type, *exception_message, *node_id, *node_type; /* error/interrupt detail */
-    double ts_start, ts_end;   /* epoch ms from messages, 0 when absent (old servers) */
+    double ts_start, ts_end; /* epoch ms from messages, 0 when absent (old servers) */
     cfy_file_t *files;
     size_t nfiles;
-    cfy_span_t outputs_raw;    /* the entry's "outputs" object, borrowed from the body */
+    cfy_span_t outputs_raw; /* the entry's "outputs" object, borrowed from the body */
 } cfy_history_t;
 
 /* Parse a /history/{id} body for prompt_id. Returns 0 (outcome says what was found) or -1

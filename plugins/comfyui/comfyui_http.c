@@ -236,7 +236,8 @@ cfy_http_rc_t cfy_http_request(cfy_http_t *h, const cfy_http_req_t *req, cfy_htt
         snprintf(resp->error, sizeof resp->error, "answer larger than %zu bytes", sink.max);
     } else if (result != CURLE_OK) {
         rc = map_curl_error(result);
-        snprintf(resp->error, sizeof resp->error, "%s", errbuf[0] ? errbuf : curl_easy_strerror(result));
+        snprintf(resp->error, sizeof resp->error, "%s",
+                 errbuf[0] ? errbuf : curl_easy_strerror(result));
     } else if (!cfy_buf_ok(&resp->body)) {
         rc = CFY_HTTP_EINTERNAL;
         snprintf(resp->error, sizeof resp->error, "out of memory");

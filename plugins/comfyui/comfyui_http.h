@@ -17,18 +17,18 @@ typedef struct cfy_http cfy_http_t;
 
 /* Outcome of cfy_http_request (the HTTP status is in resp->status when CFY_HTTP_DONE). */
 typedef enum cfy_http_rc {
-    CFY_HTTP_DONE = 0,       /* an HTTP answer arrived (any status) */
-    CFY_HTTP_ECONNECT = -1,  /* refused, unreachable, DNS, TLS handshake, connection reset */
-    CFY_HTTP_ETIMEOUT = -2,  /* connect or request timeout */
-    CFY_HTTP_ECANCELLED = -3,/* the cancel fd became readable */
-    CFY_HTTP_ETOOBIG = -4,   /* the body exceeded max_body */
-    CFY_HTTP_EINTERNAL = -5  /* out of memory, bad URL, curl refused the options */
+    CFY_HTTP_DONE = 0,        /* an HTTP answer arrived (any status) */
+    CFY_HTTP_ECONNECT = -1,   /* refused, unreachable, DNS, TLS handshake, connection reset */
+    CFY_HTTP_ETIMEOUT = -2,   /* connect or request timeout */
+    CFY_HTTP_ECANCELLED = -3, /* the cancel fd became readable */
+    CFY_HTTP_ETOOBIG = -4,    /* the body exceeded max_body */
+    CFY_HTTP_EINTERNAL = -5   /* out of memory, bad URL, curl refused the options */
 } cfy_http_rc_t;
 
 typedef struct cfy_http_req {
-    const char *method;       /* "GET" or "POST" */
-    const char *url;          /* absolute http(s) URL */
-    const char *body;         /* POST body or NULL */
+    const char *method; /* "GET" or "POST" */
+    const char *url;    /* absolute http(s) URL */
+    const char *body;   /* POST body or NULL */
     size_t body_len;
     const char *content_type; /* of the body */
     /* multipart upload instead of body: one file part named `form_file_field` */
@@ -37,12 +37,12 @@ typedef struct cfy_http_req {
     const unsigned char *form_file_data;
     size_t form_file_len;
     const char *const *form_fields; /* extra name, value pairs, NULL-terminated */
-    const char *auth_header;  /* Authorization value, NULL for none */
-    const char *ca_file;      /* CA bundle for https, NULL = the system's */
-    const char *pin_resolve;  /* CURLOPT_RESOLVE entry "host:port:addr" to pin DNS, or NULL */
-    int cancel_fd;            /* -1: not cancellable (cleanup requests) */
+    const char *auth_header;        /* Authorization value, NULL for none */
+    const char *ca_file;            /* CA bundle for https, NULL = the system's */
+    const char *pin_resolve;        /* CURLOPT_RESOLVE entry "host:port:addr" to pin DNS, or NULL */
+    int cancel_fd;                  /* -1: not cancellable (cleanup requests) */
     long connect_timeout_ms, timeout_ms;
-    size_t max_body;          /* 0 = 16 MiB default */
+    size_t max_body; /* 0 = 16 MiB default */
 } cfy_http_req_t;
 
 typedef struct cfy_http_resp {

@@ -121,8 +121,7 @@ static emp_result_t fetch_url(const cfy_inputs_ctx_t *c, const char *url, cfy_ht
     if (chk == -2)
         return api->fail(c->job, EMP_FAIL, "input_fetch_failed", "input image URL: %s", why);
     if (chk != 0)
-        return api->fail(c->job, EMP_FAIL, "input_url_refused", "input image URL refused: %s",
-                         why);
+        return api->fail(c->job, EMP_FAIL, "input_url_refused", "input image URL refused: %s", why);
     cfy_http_req_t req = {.method = "GET",
                           .url = url,
                           .pin_resolve = pin,
@@ -158,8 +157,8 @@ static emp_result_t upload_one(const cfy_inputs_ctx_t *c, const char *name, cons
     cfy_buf_init(&url);
     cfy_buf_str(&url, c->cfg->base_url);
     cfy_buf_str(&url, "/upload/image");
-    const char *fields[] = {"type", "input", "overwrite", "true", subfolder ? "subfolder" : NULL,
-                            subfolder, NULL, NULL};
+    const char *fields[] = {"type",    "input", "overwrite", "true", subfolder ? "subfolder" : NULL,
+                            subfolder, NULL,    NULL};
     cfy_http_req_t req = {.method = "POST",
                           .url = url.p,
                           .form_file_field = "image",
@@ -173,8 +172,8 @@ static emp_result_t upload_one(const cfy_inputs_ctx_t *c, const char *name, cons
     cfy_http_resp_t resp;
     cfy_http_resp_init(&resp);
     emp_result_t r = EMP_OK;
-    cfy_http_rc_t rc = cfy_buf_ok(&url) ? cfy_http_request(c->http, &req, &resp)
-                                        : CFY_HTTP_EINTERNAL;
+    cfy_http_rc_t rc =
+        cfy_buf_ok(&url) ? cfy_http_request(c->http, &req, &resp) : CFY_HTTP_EINTERNAL;
     if (rc == CFY_HTTP_ECANCELLED)
         r = api->fail(c->job, EMP_CANCELLED, "cancelled", "cancelled while uploading inputs");
     else if (rc != CFY_HTTP_DONE)
@@ -182,8 +181,7 @@ static emp_result_t upload_one(const cfy_inputs_ctx_t *c, const char *name, cons
                       name, resp.error[0] ? resp.error : cfy_http_rc_text(rc));
     else if (cfy_http_classify(resp.status) != CFY_HTTP_CLASS_OK)
         r = api->fail(c->job,
-                      cfy_http_classify(resp.status) == CFY_HTTP_CLASS_RETRY ? EMP_RETRY
-                                                                             : EMP_FAIL,
+                      cfy_http_classify(resp.status) == CFY_HTTP_CLASS_RETRY ? EMP_RETRY : EMP_FAIL,
                       "upload_failed", "ComfyUI refused the upload of input '%s': HTTP %ld", name,
                       resp.status);
     cfy_http_resp_free(&resp);
@@ -243,8 +241,8 @@ emp_result_t cfy_inputs_upload(const cfy_inputs_ctx_t *c, const void *images_jso
             }
             unsigned char *bytes;
             size_t n;
-            int d = cfy_base64_decode(src, strlen(src), &bytes, &n,
-                                      (size_t)c->cfg->max_input_bytes);
+            int d =
+                cfy_base64_decode(src, strlen(src), &bytes, &n, (size_t)c->cfg->max_input_bytes);
             if (d == -2)
                 return api->fail(c->job, EMP_FAIL, "input_too_large",
                                  "payload.images[%d] is larger than max_input_bytes (%lld)", idx,

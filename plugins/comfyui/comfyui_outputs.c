@@ -94,10 +94,9 @@ static emp_result_t embed_file(const cfy_outputs_ctx_t *c, const char *url, cfy_
                       f->filename, resp.error);
     else if (cfy_http_classify(resp.status) != CFY_HTTP_CLASS_OK)
         r = api->fail(c->job,
-                      cfy_http_classify(resp.status) == CFY_HTTP_CLASS_RETRY ? EMP_RETRY
-                                                                             : EMP_FAIL,
-                      "output_fetch_failed", "ComfyUI answered HTTP %ld for output %s",
-                      resp.status, f->filename);
+                      cfy_http_classify(resp.status) == CFY_HTTP_CLASS_RETRY ? EMP_RETRY : EMP_FAIL,
+                      "output_fetch_failed", "ComfyUI answered HTTP %ld for output %s", resp.status,
+                      f->filename);
     if (r == EMP_OK) {
         *budget -= (long long)resp.body.n;
         cfy_buf_str(out, ",\"size\":");

@@ -50,14 +50,12 @@ static void report_models(cfy_state_t *s)
     cfy_buf_init(&models);
     cfy_buf_str(&url, s->cfg.base_url);
     cfy_buf_str(&url, "/object_info/CheckpointLoaderSimple");
-    cfy_http_req_t req = {.method = "GET",
-                          .url = url.p,
-                          .cancel_fd = -1};
+    cfy_http_req_t req = {.method = "GET", .url = url.p, .cancel_fd = -1};
     cfy_config_backend_req(&s->cfg, &req);
     cfy_http_resp_t resp;
     cfy_http_resp_init(&resp);
-    cfy_http_rc_t rc = cfy_buf_ok(&url) ? cfy_http_request(s->http, &req, &resp)
-                                        : CFY_HTTP_EINTERNAL;
+    cfy_http_rc_t rc =
+        cfy_buf_ok(&url) ? cfy_http_request(s->http, &req, &resp) : CFY_HTTP_EINTERNAL;
     int n = -1;
     if (rc == CFY_HTTP_DONE && resp.status == 200)
         n = cfy_models_parse(resp.body.p, resp.body.n, &models);
@@ -81,18 +79,15 @@ emp_start_t cfy_probe(cfy_state_t *s)
     cfy_buf_init(&url);
     cfy_buf_str(&url, s->cfg.base_url);
     cfy_buf_str(&url, "/system_stats");
-    cfy_http_req_t req = {.method = "GET",
-                          .url = url.p,
-                          .cancel_fd = -1};
+    cfy_http_req_t req = {.method = "GET", .url = url.p, .cancel_fd = -1};
     cfy_config_backend_req(&s->cfg, &req);
     cfy_http_resp_t resp;
     cfy_http_resp_init(&resp);
     emp_start_t st = EMP_START_NOT_READY;
-    cfy_http_rc_t rc = cfy_buf_ok(&url) ? cfy_http_request(s->http, &req, &resp)
-                                        : CFY_HTTP_EINTERNAL;
+    cfy_http_rc_t rc =
+        cfy_buf_ok(&url) ? cfy_http_request(s->http, &req, &resp) : CFY_HTTP_EINTERNAL;
     if (rc != CFY_HTTP_DONE) {
-        api->log(s->host, EMP_LOG_INFO, "ComfyUI at %s not ready: %s", s->cfg.base_url,
-                 resp.error);
+        api->log(s->host, EMP_LOG_INFO, "ComfyUI at %s not ready: %s", s->cfg.base_url, resp.error);
     } else {
         cfy_http_class_t cls = cfy_http_classify(resp.status);
         if (cls == CFY_HTTP_CLASS_OK) {
@@ -100,8 +95,8 @@ emp_start_t cfy_probe(cfy_state_t *s)
             const cJSON *sys = cJSON_GetObjectItemCaseSensitive(root, "system");
             const cJSON *ver = cJSON_GetObjectItemCaseSensitive(sys, "comfyui_version");
             if (cJSON_IsObject(sys)) {
-                api->log(s->host, EMP_LOG_INFO, "ComfyUI at %s is up (version %s)",
-                         s->cfg.base_url, cJSON_IsString(ver) ? ver->valuestring : "unknown");
+                api->log(s->host, EMP_LOG_INFO, "ComfyUI at %s is up (version %s)", s->cfg.base_url,
+                         cJSON_IsString(ver) ? ver->valuestring : "unknown");
                 st = EMP_START_READY;
             } else {
                 api->log(s->host, EMP_LOG_WARN,

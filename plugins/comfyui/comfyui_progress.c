@@ -152,12 +152,10 @@ int cfy_progress_apply(cfy_progress_t *p, const cfy_event_t *ev, double *fractio
         long idx = find_node(p, ev->node);
         mark_done(p, idx);
         *fraction = compute(p);
-        snprintf(msg, msglen, "%s done", idx >= 0 && p->nodes[idx].class_type[0]
-                                               ? p->nodes[idx].class_type
-                                               : "output");
+        snprintf(msg, msglen, "%s done",
+                 idx >= 0 && p->nodes[idx].class_type[0] ? p->nodes[idx].class_type : "output");
         return 1;
     }
-    default:
-        return 0;
+    default: return 0;
     }
 }

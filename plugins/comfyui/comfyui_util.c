@@ -140,13 +140,13 @@ const char *cfy_mime_for_name(const char *filename)
     static const struct {
         const char *ext, *mime;
     } table[] = {
-        {"png", "image/png"},   {"jpg", "image/jpeg"},  {"jpeg", "image/jpeg"},
-        {"webp", "image/webp"}, {"gif", "image/gif"},   {"bmp", "image/bmp"},
-        {"tif", "image/tiff"},  {"tiff", "image/tiff"}, {"svg", "image/svg+xml"},
-        {"mp4", "video/mp4"},   {"webm", "video/webm"}, {"mov", "video/quicktime"},
-        {"mkv", "video/x-matroska"}, {"wav", "audio/wav"}, {"mp3", "audio/mpeg"},
-        {"flac", "audio/flac"}, {"ogg", "audio/ogg"},   {"json", "application/json"},
-        {"txt", "text/plain"},  {"glb", "model/gltf-binary"},
+        {"png", "image/png"},        {"jpg", "image/jpeg"},        {"jpeg", "image/jpeg"},
+        {"webp", "image/webp"},      {"gif", "image/gif"},         {"bmp", "image/bmp"},
+        {"tif", "image/tiff"},       {"tiff", "image/tiff"},       {"svg", "image/svg+xml"},
+        {"mp4", "video/mp4"},        {"webm", "video/webm"},       {"mov", "video/quicktime"},
+        {"mkv", "video/x-matroska"}, {"wav", "audio/wav"},         {"mp3", "audio/mpeg"},
+        {"flac", "audio/flac"},      {"ogg", "audio/ogg"},         {"json", "application/json"},
+        {"txt", "text/plain"},       {"glb", "model/gltf-binary"},
     };
     const char *dot = filename ? strrchr(filename, '.') : NULL;
     if (dot != NULL)
@@ -189,7 +189,8 @@ int cfy_addr_is_private(const struct sockaddr *sa)
         const unsigned char *b = in6->sin6_addr.s6_addr;
         static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
         if (memcmp(b, v4mapped, 12) == 0) {
-            uint32_t a = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15];
+            uint32_t a =
+                (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15];
             return v4_is_private(a);
         }
         if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr) || IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||

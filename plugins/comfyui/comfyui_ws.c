@@ -27,9 +27,9 @@ struct cfy_ws {
     struct lws *wsi;        /* the client connection, NULL when none */
     struct lws *cancel_wsi; /* raw-file wsi watching a dup of the cancel fd */
     ws_state_t state;
-    char reason[200];       /* why the connection closed or failed */
-    int cancel_fired;       /* the watched fd became readable */
-    int wake_cancel;        /* set (atomically) by cfy_ws_wakeup from another thread */
+    char reason[200]; /* why the connection closed or failed */
+    int cancel_fired; /* the watched fd became readable */
+    int wake_cancel;  /* set (atomically) by cfy_ws_wakeup from another thread */
     int timer_fired;
     lws_sorted_usec_list_t sul;
     msgnode_t *head, *tail;
@@ -142,8 +142,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (wsi == ws->wsi && ws->auth) {
             unsigned char **p = (unsigned char **)in, *end = *p + len;
             if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION,
-                                             (const unsigned char *)ws->auth,
-                                             (int)strlen(ws->auth), p, end))
+                                             (const unsigned char *)ws->auth, (int)strlen(ws->auth),
+                                             p, end))
                 return -1;
         }
         break;
@@ -156,7 +156,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         break;
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
         if (wsi == ws->wsi || ws->state == WS_CONNECTING) {
-            set_reason(ws, "WebSocket connection failed", in, in ? strnlen(in, len ? len : 150) : 0);
+            set_reason(ws, "WebSocket connection failed", in,
+                       in ? strnlen(in, len ? len : 150) : 0);
             ws->state = WS_CLOSED;
             ws->wsi = NULL;
         }
@@ -168,8 +169,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             ws->wsi = NULL;
         }
         break;
-    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-        break;
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE: break;
     case LWS_CALLBACK_WSI_DESTROY:
         if (wsi == ws->wsi) {
             if (ws->state != WS_CLOSED)
@@ -205,8 +205,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (wsi == ws->cancel_wsi)
             ws->cancel_wsi = NULL;
         break;
-    default:
-        break;
+    default: break;
     }
     return 0;
 }
@@ -319,8 +318,8 @@ int cfy_ws_watch_cancel(cfy_ws_t *ws, int fd)
     lws_sock_file_fd_type f;
     f.filefd = copy;
     /* on failure lws closes `copy` itself */
-    ws->cancel_wsi = lws_adopt_descriptor_vhost(ws->vh, LWS_ADOPT_RAW_FILE_DESC, f,
-                                                CFY_WS_PROTOCOL, NULL);
+    ws->cancel_wsi =
+        lws_adopt_descriptor_vhost(ws->vh, LWS_ADOPT_RAW_FILE_DESC, f, CFY_WS_PROTOCOL, NULL);
     return ws->cancel_wsi ? 0 : -1;
 }
 
@@ -420,8 +419,7 @@ int cfy_ws_send_text(cfy_ws_t *ws, const char *text, size_t len)
     return ws->tx ? -1 : 0;
 }
 
-cfy_ws_rc_t cfy_ws_next(cfy_ws_t *ws, long timeout_ms, cfy_ws_msg_t *msg, char *err,
-                        size_t errlen)
+cfy_ws_rc_t cfy_ws_next(cfy_ws_t *ws, long timeout_ms, cfy_ws_msg_t *msg, char *err, size_t errlen)
 {
     memset(msg, 0, sizeof *msg);
     int64_t deadline = cfy_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);

@@ -19,7 +19,7 @@
 typedef struct cfy_ws cfy_ws_t;
 
 typedef struct cfy_ws_target {
-    const char *address;     /* numeric IPv4/IPv6 address */
+    const char *address; /* numeric IPv4/IPv6 address */
     int port;
     int tls;
     const char *host_header; /* Host: value (the configured name) */
@@ -65,8 +65,7 @@ int cfy_ws_is_open(const cfy_ws_t *ws);
 int cfy_ws_send_text(cfy_ws_t *ws, const char *text, size_t len);
 /* Wait up to timeout_ms for the next message. Queued messages are returned even after the
  * connection closed; CLOSED comes once the queue is empty. */
-cfy_ws_rc_t cfy_ws_next(cfy_ws_t *ws, long timeout_ms, cfy_ws_msg_t *msg, char *err,
-                        size_t errlen);
+cfy_ws_rc_t cfy_ws_next(cfy_ws_t *ws, long timeout_ms, cfy_ws_msg_t *msg, char *err, size_t errlen);
 /* Drop the connection (if any) and discard queued messages. */
 void cfy_ws_close(cfy_ws_t *ws);
 void cfy_ws_msg_free(cfy_ws_msg_t *msg);

@@ -244,20 +244,20 @@ static emp_result_t run_wf(const char *wf)
     return r;
 }
 
-#define assert_fail(r, cls, code)                                                              \
-    do {                                                                                       \
-        assert_int_equal((r), (cls));                                                          \
-        assert_non_null(emp_tk_fail_code(T->tk));                                              \
-        if (strcmp(emp_tk_fail_code(T->tk), (code)) != 0)                                      \
-            fail_msg("fail code %s (%s), expected %s", emp_tk_fail_code(T->tk),               \
-                     emp_tk_fail_message(T->tk), (code));                                      \
+#define assert_fail(r, cls, code)                                                                  \
+    do {                                                                                           \
+        assert_int_equal((r), (cls));                                                              \
+        assert_non_null(emp_tk_fail_code(T->tk));                                                  \
+        if (strcmp(emp_tk_fail_code(T->tk), (code)) != 0)                                          \
+            fail_msg("fail code %s (%s), expected %s", emp_tk_fail_code(T->tk),                    \
+                     emp_tk_fail_message(T->tk), (code));                                          \
     } while (0)
 
-#define assert_msg_has(s)                                                                      \
-    do {                                                                                       \
-        const char *m_ = emp_tk_fail_message(T->tk);                                           \
-        if (m_ == NULL || strstr(m_, (s)) == NULL)                                             \
-            fail_msg("message '%s' lacks '%s'", m_ ? m_ : "(null)", (s));                     \
+#define assert_msg_has(s)                                                                          \
+    do {                                                                                           \
+        const char *m_ = emp_tk_fail_message(T->tk);                                               \
+        if (m_ == NULL || strstr(m_, (s)) == NULL)                                                 \
+            fail_msg("message '%s' lacks '%s'", m_ ? m_ : "(null)", (s));                          \
     } while (0)
 
 static const cJSON *first_output(void)
@@ -318,10 +318,12 @@ static void test_basic(void **s)
     assert_string_equal(jstr(o, "class_type"), "SaveImage");
     assert_string_equal(jstr(o, "type"), "output");
     assert_string_equal(jstr(o, "mime_type"), "image/png");
-    assert_non_null(strstr(jstr(o, "url"), "/view?filename=wiretest_basic_00001_.png&subfolder=&type=output"));
+    assert_non_null(
+        strstr(jstr(o, "url"), "/view?filename=wiretest_basic_00001_.png&subfolder=&type=output"));
     assert_true(strlen(jstr(T->result, "prompt_id")) == 36);
     assert_true(cJSON_IsObject(cJSON_GetObjectItem(T->result, "timings")));
-    assert_true(cJSON_IsNumber(cJSON_GetObjectItem(cJSON_GetObjectItem(T->result, "timings"), "total_ms")));
+    assert_true(
+        cJSON_IsNumber(cJSON_GetObjectItem(cJSON_GetObjectItem(T->result, "timings"), "total_ms")));
     assert_true(cJSON_IsObject(cJSON_GetObjectItem(T->result, "comfyui_outputs")));
     assert_null(cJSON_GetObjectItem(T->result, "image_url")); /* no ctx: no CDN fields */
     assert_progress_sane();
@@ -484,7 +486,10 @@ static void test_upload_base64(void **s)
 {
     fake_up("loadimage", NULL);
     plugin_up(NULL);
-    assert_int_equal(run_with_image("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==", "wiretest_in.png"), EMP_OK);
+    assert_int_equal(run_with_image("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8"
+                                    "BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==",
+                                    "wiretest_in.png"),
+                     EMP_OK);
     char *st = cfy_fake_get(&T->fake, "/__fake/state");
     assert_non_null(strstr(st, "wt/wiretest_in.png"));
     free(st);
@@ -502,7 +507,8 @@ static void test_upload_data_uri(void **s)
 {
     fake_up("loadimage", NULL);
     plugin_up(NULL);
-    assert_int_equal(run_with_image("data:image/png;base64,aGVsbG8gd29ybGQ=", "wiretest_in.png"), EMP_OK);
+    assert_int_equal(run_with_image("data:image/png;base64,aGVsbG8gd29ybGQ=", "wiretest_in.png"),
+                     EMP_OK);
 }
 
 static void test_upload_bad_inputs(void **s)
@@ -709,18 +715,16 @@ static void test_report_models(void **s)
     cJSON *arr = cJSON_Parse(m);
     assert_true(cJSON_IsArray(arr));
     assert_int_equal(cJSON_GetArraySize(arr), 3);
-    assert_string_equal(cJSON_GetArrayItem(arr, 2)->valuestring, "flux1-dev-fp8 \"quoted\".safetensors");
+    assert_string_equal(cJSON_GetArrayItem(arr, 2)->valuestring,
+                        "flux1-dev-fp8 \"quoted\".safetensors");
     cJSON_Delete(arr);
 }
 
 static void test_options_rejected(void **s)
 {
-    static const char *const bad[][2] = {{"port", "0"},
-                                         {"outputs", "files"},
-                                         {"inactivity_timeout_ms", "abc"},
-                                         {"host", "http://x/"},
-                                         {"password", "only"},
-                                         {"no_such_option", "1"}};
+    static const char *const bad[][2] = {
+        {"port", "0"},         {"outputs", "files"}, {"inactivity_timeout_ms", "abc"},
+        {"host", "http://x/"}, {"password", "only"}, {"no_such_option", "1"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char err[512];
         emp_tk_t *tk = emp_tk_open(getenv("COMFYUI_SO"), err, sizeof err);
@@ -961,38 +965,48 @@ int main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT); /* the host's job, done here for the test kit */
     srandom((unsigned)getpid());
     const struct CMUnitTest flow[] = {
-        T_(test_basic),          T_(test_payload_is_workflow), T_(test_workflow_as_string),
-        T_(test_cached_rerun),   T_(test_progress_previews),   T_(test_progress_legacy),
-        T_(test_custom_prompt_id), T_(test_outputs_base64),    T_(test_outputs_base64_cap),
-        T_(test_cdn_ctx),        T_(test_no_fd_leak),
+        T_(test_basic),
+        T_(test_payload_is_workflow),
+        T_(test_workflow_as_string),
+        T_(test_cached_rerun),
+        T_(test_progress_previews),
+        T_(test_progress_legacy),
+        T_(test_custom_prompt_id),
+        T_(test_outputs_base64),
+        T_(test_outputs_base64_cap),
+        T_(test_cdn_ctx),
+        T_(test_no_fd_leak),
     };
     const struct CMUnitTest inputs[] = {
-        T_(test_upload_base64), T_(test_upload_data_uri), T_(test_upload_bad_inputs),
-        T_(test_upload_url_private_refused), T_(test_upload_url_allowed),
+        T_(test_upload_base64),      T_(test_upload_data_uri),
+        T_(test_upload_bad_inputs),  T_(test_upload_url_private_refused),
+        T_(test_upload_url_allowed),
     };
     const struct CMUnitTest errors[] = {
-        T_(test_invalid_class), T_(test_invalid_input), T_(test_missing_input),
-        T_(test_no_outputs),    T_(test_bad_payload),   T_(test_exec_error),
-        T_(test_exec_oom),      T_(test_backend_down),  T_(test_prompt_5xx),
+        T_(test_invalid_class),  T_(test_invalid_input), T_(test_missing_input),
+        T_(test_no_outputs),     T_(test_bad_payload),   T_(test_exec_error),
+        T_(test_exec_oom),       T_(test_backend_down),  T_(test_prompt_5xx),
         T_(test_prompt_timeout),
     };
     const struct CMUnitTest start[] = {
-        T_(test_start_states), T_(test_auth), T_(test_basic_auth), T_(test_report_models),
+        T_(test_start_states),     T_(test_auth), T_(test_basic_auth), T_(test_report_models),
         T_(test_options_rejected), T_(test_tls),
     };
     const struct CMUnitTest faults[] = {
-        T_(test_garbage_frames), T_(test_oversized_frame), T_(test_ws_drop_mid_job),
-        T_(test_ws_drop_end_lost), T_(test_server_killed), T_(test_server_restarted),
-        T_(test_slow_job),       T_(test_inactivity_timeout),
+        T_(test_garbage_frames),   T_(test_oversized_frame),    T_(test_ws_drop_mid_job),
+        T_(test_ws_drop_end_lost), T_(test_server_killed),      T_(test_server_restarted),
+        T_(test_slow_job),         T_(test_inactivity_timeout),
     };
     const struct CMUnitTest cancel[] = {
-        T_(test_cancel_running), T_(test_cancel_pending), T_(test_cancel_by_host_timer),
+        T_(test_cancel_running),
+        T_(test_cancel_pending),
+        T_(test_cancel_by_host_timer),
         T_(test_interrupted_by_someone_else),
     };
     int rc = 0;
     int all = strcmp(group, "all") == 0;
-#define RUN(name, arr)                                                                         \
-    if (all || strcmp(group, name) == 0)                                                       \
+#define RUN(name, arr)                                                                             \
+    if (all || strcmp(group, name) == 0)                                                           \
     rc |= _cmocka_run_group_tests("comfyui_" name, arr, sizeof arr / sizeof arr[0], NULL, NULL)
     RUN("flow", flow);
     RUN("inputs", inputs);

@@ -87,8 +87,9 @@ static unsigned char *binary_frame(const cJSON *fr, size_t *len)
 
 static void test_json_member(void **s)
 {
-    const char *t = " {\"a\": 1, \"w\\u006frkflow\": {\"seed\": 18446744073709551615, \"x\": [1, {\"y\": "
-                    "\"}\"}]}, \"b\": null } ";
+    const char *t =
+        " {\"a\": 1, \"w\\u006frkflow\": {\"seed\": 18446744073709551615, \"x\": [1, {\"y\": "
+        "\"}\"}]}, \"b\": null } ";
     cfy_span_t sp;
     assert_int_equal(cfy_json_member(t, strlen(t), "workflow", &sp), 0);
     assert_true(sp.n > 10 && sp.p[0] == '{' && sp.p[sp.n - 1] == '}');
@@ -96,8 +97,17 @@ static void test_json_member(void **s)
     assert_int_equal(cfy_json_member(t, strlen(t), "nope", &sp), 1);
     assert_int_equal(cfy_json_member(t, strlen(t), "b", &sp), 0);
     assert_int_equal((int)sp.n, 4);
-    static const char *bad[] = {"", "{", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "[1]", "{\"a\":1} x",
-                                "{\"a\":tru}", "{\"a\":\"\\x\"}", "{\"a\":01}", "{\"a\":\"\x01\"}"};
+    static const char *bad[] = {"",
+                                "{",
+                                "{\"a\"}",
+                                "{\"a\":}",
+                                "{\"a\":1,}",
+                                "[1]",
+                                "{\"a\":1} x",
+                                "{\"a\":tru}",
+                                "{\"a\":\"\\x\"}",
+                                "{\"a\":01}",
+                                "{\"a\":\"\x01\"}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(cfy_json_member(bad[i], strlen(bad[i]), "a", &sp), -1);
     const char *ok = "[1, 2.5e-3, -0, \"\\u00e9\", true, false, null, {}]";
@@ -124,9 +134,9 @@ static void test_buf_escape(void **s)
 
 static void test_events_all_fixture_frames(void **s)
 {
-    static const char *files[] = {"01_basic", "02_cached_rerun", "03_progress_legacy",
-                                  "04_progress_flags", "05_exec_error", "06_interrupt",
-                                  "08_queue_ops", "09b_loadimage", "10_no_client_id",
+    static const char *files[] = {"01_basic",           "02_cached_rerun", "03_progress_legacy",
+                                  "04_progress_flags",  "05_exec_error",   "06_interrupt",
+                                  "08_queue_ops",       "09b_loadimage",   "10_no_client_id",
                                   "11_custom_prompt_id"};
     for (int v = 0; v < 2; v++)
         for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
@@ -170,13 +180,20 @@ static void test_events_all_fixture_frames(void **s)
 
 static void test_events_garbage(void **s)
 {
-    static const char *texts[] = {"", "x", "{", "[]", "{\"type\":5}", "{\"type\":\"executing\"}",
-                                  "{\"type\":\"executing\",\"data\":{}}",
-                                  "{\"type\":\"progress\",\"data\":{\"value\":1,\"max\":0}}",
-                                  "{\"type\":\"progress\",\"data\":{\"value\":\"1\",\"max\":2}}",
-                                  "{\"type\":\"execution_cached\",\"data\":{\"nodes\":[1,null,{}]}}",
-                                  "{\"type\":\"status\",\"data\":{\"status\":{\"exec_info\":{\"queue_remaining\":-1e308}}}}",
-                                  "null", "\"status\""};
+    static const char *texts[] = {
+        "",
+        "x",
+        "{",
+        "[]",
+        "{\"type\":5}",
+        "{\"type\":\"executing\"}",
+        "{\"type\":\"executing\",\"data\":{}}",
+        "{\"type\":\"progress\",\"data\":{\"value\":1,\"max\":0}}",
+        "{\"type\":\"progress\",\"data\":{\"value\":\"1\",\"max\":2}}",
+        "{\"type\":\"execution_cached\",\"data\":{\"nodes\":[1,null,{}]}}",
+        "{\"type\":\"status\",\"data\":{\"status\":{\"exec_info\":{\"queue_remaining\":-1e308}}}}",
+        "null",
+        "\"status\""};
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         cfy_event_t ev;
         cfy_event_parse((const unsigned char *)texts[i], strlen(texts[i]), 0, &ev);
@@ -184,7 +201,8 @@ static void test_events_garbage(void **s)
                     ev.type == CFY_EV_EXECUTION_CACHED || ev.type == CFY_EV_STATUS);
         cfy_event_free(&ev);
     }
-    static const unsigned char bins[][12] = {{0}, {0, 0, 0, 4, 0xff, 0xff, 0xff, 0xff},
+    static const unsigned char bins[][12] = {{0},
+                                             {0, 0, 0, 4, 0xff, 0xff, 0xff, 0xff},
                                              {0, 0, 0, 4, 0, 0, 0, 9, '{', '}'},
                                              {0, 0, 0, 3, 0, 0, 1, 0, 'a'}};
     static const size_t blen[] = {1, 8, 10, 9};
@@ -204,7 +222,8 @@ static void check_history(const char *version, const char *file, cfy_hist_outcom
     char *body = cJSON_PrintUnformatted(cJSON_GetObjectItem(fx, "history"));
     cfy_history_t h;
     char err[200];
-    assert_int_equal(cfy_history_parse(body, strlen(body), prompt_id_of(fx), &h, err, sizeof err), 0);
+    assert_int_equal(cfy_history_parse(body, strlen(body), prompt_id_of(fx), &h, err, sizeof err),
+                     0);
     assert_int_equal(h.outcome, want);
     assert_int_equal(h.nfiles, files);
     if (files) {
@@ -242,7 +261,8 @@ static void test_history_fixtures(void **s)
     assert_int_equal(h.outcome, CFY_HIST_PENDING);
     assert_int_equal(cfy_history_parse("nope", 4, "x", &h, err, sizeof err), -1);
     /* pre-2024 entries have no status: finished means success */
-    const char *old = "{\"x\": {\"prompt\": [], \"outputs\": {\"3\": {\"gifs\": [{\"filename\": \"a.gif\"}]}}}}";
+    const char *old =
+        "{\"x\": {\"prompt\": [], \"outputs\": {\"3\": {\"gifs\": [{\"filename\": \"a.gif\"}]}}}}";
     assert_int_equal(cfy_history_parse(old, strlen(old), "x", &h, err, sizeof err), 0);
     assert_int_equal(h.outcome, CFY_HIST_SUCCESS);
     assert_int_equal(h.nfiles, 1);
@@ -269,7 +289,8 @@ static void test_prompt_errors(void **s)
     } cases[] = {
         {"07a_invalid_class", "NoSuchNode does not exist", "invalid_prompt"},
         {"07b_invalid_input", "node 1 (EmptyImage): ", "prompt_outputs_failed_validation"},
-        {"07c_missing_input", "images: Required input is missing", "prompt_outputs_failed_validation"},
+        {"07c_missing_input", "images: Required input is missing",
+         "prompt_outputs_failed_validation"},
         {"07d_no_outputs", "Prompt has no outputs", "prompt_no_outputs"},
         {"07e_no_prompt", "o prompt", "no_prompt"},
         {"07f_bad_json", "Server got itself in trouble", ""},
@@ -283,7 +304,8 @@ static void test_prompt_errors(void **s)
             char msg[2048], type[64];
             describe(body->valuestring, strlen(body->valuestring), msg, sizeof msg, type);
             if (strstr(msg, cases[i].needle) == NULL)
-                fail_msg("%s/%s: '%s' lacks '%s'", VERSIONS[v], cases[i].file, msg, cases[i].needle);
+                fail_msg("%s/%s: '%s' lacks '%s'", VERSIONS[v], cases[i].file, msg,
+                         cases[i].needle);
             assert_string_equal(type, cases[i].type);
             cJSON_Delete(fx);
         }
@@ -313,7 +335,8 @@ static void test_progress_replay(void **s)
 {
     for (int v = 0; v < 2; v++) {
         cJSON *fx = load_fixture(VERSIONS[v], "04_progress_flags");
-        char *wf = cJSON_PrintUnformatted(cJSON_GetObjectItem(cJSON_GetObjectItem(fx, "request"), "prompt"));
+        char *wf = cJSON_PrintUnformatted(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(fx, "request"), "prompt"));
         cfy_progress_t p;
         assert_int_equal(cfy_progress_init(&p, wf, strlen(wf)), 0);
         assert_int_equal(p.nnodes, 3);
@@ -326,7 +349,8 @@ static void test_progress_replay(void **s)
             if (!cJSON_IsString(raw))
                 continue;
             cfy_event_t ev;
-            cfy_event_parse((const unsigned char *)raw->valuestring, strlen(raw->valuestring), 0, &ev);
+            cfy_event_parse((const unsigned char *)raw->valuestring, strlen(raw->valuestring), 0,
+                            &ev);
             double f;
             char msg[128];
             if (cfy_progress_apply(&p, &ev, &f, msg, sizeof msg)) {
@@ -397,8 +421,8 @@ static void hammer(const unsigned char *data, size_t n, int binary, const char *
 static void test_robustness(void **s)
 {
     uint32_t seed = 12345;
-    static const char *files[] = {"01_basic", "04_progress_flags", "05_exec_error", "06_interrupt",
-                                  "07b_invalid_input", "03_progress_legacy"};
+    static const char *files[] = {"01_basic",     "04_progress_flags", "05_exec_error",
+                                  "06_interrupt", "07b_invalid_input", "03_progress_legacy"};
     for (int v = 0; v < 2; v++)
         for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
             cJSON *fx = load_fixture(VERSIONS[v], files[f]);
@@ -470,13 +494,18 @@ static void test_cdn_url(void **s)
 {
     cfy_buf_t b;
     cfy_buf_init(&b);
-    assert_int_equal(cfy_cdn_url("{\"storage\":{\"cdnUrl\":\"https://cdn.x.io/\"},\"prefix\":\"a/b\"}", "f.png", &b), 1);
+    assert_int_equal(
+        cfy_cdn_url("{\"storage\":{\"cdnUrl\":\"https://cdn.x.io/\"},\"prefix\":\"a/b\"}", "f.png",
+                    &b),
+        1);
     assert_string_equal(b.p, "https://cdn.x.io/a/b/f.png");
     cfy_buf_reset(&b);
-    assert_int_equal(cfy_cdn_url("{\"storage\":{\"cdnUrl\":\"cdn.x.io\",\"prefix\":\"p\"}}", "f.png", &b), 1);
+    assert_int_equal(
+        cfy_cdn_url("{\"storage\":{\"cdnUrl\":\"cdn.x.io\",\"prefix\":\"p\"}}", "f.png", &b), 1);
     assert_string_equal(b.p, "https://cdn.x.io/p/f.png");
     cfy_buf_reset(&b);
-    assert_int_equal(cfy_cdn_url("\"{\\\"storage\\\":{\\\"cdnUrl\\\":\\\"c.io\\\"}}\"", "f.png", &b), 1);
+    assert_int_equal(
+        cfy_cdn_url("\"{\\\"storage\\\":{\\\"cdnUrl\\\":\\\"c.io\\\"}}\"", "f.png", &b), 1);
     assert_string_equal(b.p, "https://c.io/f.png");
     cfy_buf_reset(&b);
     assert_int_equal(cfy_cdn_url("", "f.png", &b), 0);
@@ -521,11 +550,13 @@ static void test_models_parse(void **s)
 {
     cfy_buf_t b;
     cfy_buf_init(&b);
-    const char *classic = "{\"CheckpointLoaderSimple\":{\"input\":{\"required\":{\"ckpt_name\":[[\"a.ckpt\",\"b \\\"q\\\".safetensors\"],{\"tooltip\":\"x\"}]}}}}";
+    const char *classic = "{\"CheckpointLoaderSimple\":{\"input\":{\"required\":{\"ckpt_name\":[["
+                          "\"a.ckpt\",\"b \\\"q\\\".safetensors\"],{\"tooltip\":\"x\"}]}}}}";
     assert_int_equal(cfy_models_parse(classic, strlen(classic), &b), 2);
     assert_string_equal(b.p, "[\"a.ckpt\",\"b \\\"q\\\".safetensors\"]");
     cfy_buf_reset(&b);
-    const char *v3 = "{\"CheckpointLoaderSimple\":{\"input\":{\"required\":{\"ckpt_name\":[\"COMBO\",{\"options\":[\"c.safetensors\"]}]}}}}";
+    const char *v3 = "{\"CheckpointLoaderSimple\":{\"input\":{\"required\":{\"ckpt_name\":["
+                     "\"COMBO\",{\"options\":[\"c.safetensors\"]}]}}}}";
     assert_int_equal(cfy_models_parse(v3, strlen(v3), &b), 1);
     assert_string_equal(b.p, "[\"c.safetensors\"]");
     cfy_buf_reset(&b);
@@ -541,12 +572,18 @@ int main(int argc, char **argv)
         return 2;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_json_member),       cmocka_unit_test(test_buf_escape),
-        cmocka_unit_test(test_events_all_fixture_frames), cmocka_unit_test(test_events_garbage),
-        cmocka_unit_test(test_history_fixtures),  cmocka_unit_test(test_prompt_errors),
-        cmocka_unit_test(test_classification_tables), cmocka_unit_test(test_progress_replay),
-        cmocka_unit_test(test_robustness),        cmocka_unit_test(test_base64),
-        cmocka_unit_test(test_cdn_url),           cmocka_unit_test(test_private_addresses),
+        cmocka_unit_test(test_json_member),
+        cmocka_unit_test(test_buf_escape),
+        cmocka_unit_test(test_events_all_fixture_frames),
+        cmocka_unit_test(test_events_garbage),
+        cmocka_unit_test(test_history_fixtures),
+        cmocka_unit_test(test_prompt_errors),
+        cmocka_unit_test(test_classification_tables),
+        cmocka_unit_test(test_progress_replay),
+        cmocka_unit_test(test_robustness),
+        cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_cdn_url),
+        cmocka_unit_test(test_private_addresses),
         cmocka_unit_test(test_models_parse),
     };
     return cmocka_run_group_tests_name("comfyui_units", tests, NULL, NULL);
