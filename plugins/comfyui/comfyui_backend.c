@@ -30,6 +30,12 @@ cfy_http_rc_t cfy_backend(job_t *j, const char *method, const char *path, const 
                           .content_type = body ? "application/json" : NULL,
                           .cancel_fd = cancellable ? j->cancel_fd : -1};
     cfy_config_backend_req(cfg, &req);
+    if (j->cancelling) { /* cleanup after a cancel is on the clock (see CFY_CANCEL_WAIT_MS) */
+        if (req.timeout_ms > CFY_CANCEL_REQUEST_TIMEOUT_MS)
+            req.timeout_ms = CFY_CANCEL_REQUEST_TIMEOUT_MS;
+        if (req.connect_timeout_ms > CFY_CANCEL_REQUEST_TIMEOUT_MS)
+            req.connect_timeout_ms = CFY_CANCEL_REQUEST_TIMEOUT_MS;
+    }
     cfy_http_rc_t rc = cfy_http_request(j->s->http, &req, resp);
     cfy_buf_free(&url);
     return rc;

@@ -125,7 +125,12 @@ cfy_ws_rc_t cfy_follow_connect(job_t *j, char *err, size_t errlen)
                          .host_header = cfg->host,
                          .path = j->ws_path,
                          .auth_header = cfg->auth_header};
-    cfy_ws_rc_t rc = cfy_ws_connect(j->s->ws, &t, cfg->connect_timeout_ms, err, errlen);
+    long timeout = cfg->connect_timeout_ms;
+    if (j->cancelling) {
+        int64_t left = j->cancel_deadline - cfy_now_ms();
+        timeout = left < 0 ? 0 : (left < timeout ? (long)left : timeout);
+    }
+    cfy_ws_rc_t rc = cfy_ws_connect(j->s->ws, &t, timeout, err, errlen);
     if (rc == CFY_WS_MESSAGE) /* announce we read preview metadata; 2024 servers ignore it */
         cfy_ws_send_text(j->s->ws, CFY_FEATURE_FLAGS, strlen(CFY_FEATURE_FLAGS));
     return rc;
@@ -141,6 +146,8 @@ static recon_rc_t reconnect(job_t *j, char *err, size_t errlen)
     int attempts = 0;
     for (;;) {
         attempts++;
+        if (j->cancelling && give_up > j->cancel_deadline)
+            give_up = j->cancel_deadline;
         cfy_ws_rc_t rc = cfy_follow_connect(j, err, errlen);
         if (rc == CFY_WS_CANCELLED && !j->cancelling && cfy_follow_really_cancelled(j))
             return RECON_CANCELLED;

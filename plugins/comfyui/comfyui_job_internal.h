@@ -18,7 +18,10 @@
 #include "comfyui_progress.h"
 #include "comfyui_ws.h"
 
-#define CFY_CANCEL_WAIT_MS 15000 /* after interrupt: wait this long for the end marker */
+/* After a cancel everything (queue check, interrupt/delete, waiting for the end marker) must fit
+ * well inside the host's cancel grace period (cancel_grace_s, 10 s by default). */
+#define CFY_CANCEL_WAIT_MS 6000
+#define CFY_CANCEL_REQUEST_TIMEOUT_MS 1500
 #define CFY_HISTORY_TRIES 4      /* /history after the end marker: retries while it is {} */
 #define CFY_RECONNECT_MAX_BACKOFF_MS 5000
 #define CFY_FEATURE_FLAGS                                                                          \

@@ -906,6 +906,24 @@ static void test_cancel_running(void **s)
     assert_int_equal(cfy_fake_wait_for(&T->fake, "/__fake/state", "\"running\": null", 2000), 0);
 }
 
+static void test_cancel_interrupt_ignored(void **s)
+{
+    /* the running node never notices the interrupt: we still answer CANCELLED well inside the
+     * host's cancel grace period (10 s by default) */
+    if (strcmp(g_version, "v0.3.64") != 0)
+        skip(); /* version-independent, and it takes the full wait */
+    fake_up("interrupt", "--fault", "ignore_interrupt", NULL);
+    plugin_up(NULL);
+    canceller_t c = {.path = "/__fake/state", .needle = "\"running\": \"", .need_progress = 1};
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    assert_fail(run_with_cancel(WF_SLOW, &c), EMP_CANCELLED, "cancelled");
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    long ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
+    assert_true(ms < 9000);
+    assert_int_equal(count_in_log("\"path\": \"/interrupt\""), 1);
+}
+
 static void test_cancel_pending(void **s)
 {
     fake_up("queued", NULL);
@@ -999,6 +1017,7 @@ int main(void)
     };
     const struct CMUnitTest cancel[] = {
         T_(test_cancel_running),
+        T_(test_cancel_interrupt_ignored),
         T_(test_cancel_pending),
         T_(test_cancel_by_host_timer),
         T_(test_interrupted_by_someone_else),

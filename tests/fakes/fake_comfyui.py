@@ -32,6 +32,7 @@ Faults (--fault, repeatable):
   oversized=BYTES     send one text frame of BYTES bytes after the first job frame
   prompt_status=N     POST /prompt answers N with the captured 500 body (07f)
   prompt_delay_ms=MS  POST /prompt answers only after MS ms
+  ignore_interrupt    POST /interrupt answers 200 and does nothing (a hung node)
 Timing: --frame-delay-ms (default 2) between job frames; --hold-tick-ms (default 50) between
 progress ticks while holding; --drop-pause-ms (default 300) silence after a ws drop (-1: hold
 the job until the client has reconnected, at most 10 s).
@@ -473,6 +474,8 @@ class Fake:
         return 200, jdump({"prompt_id": pid, "number": number, "node_errors": {}}), None
 
     def interrupt(self, body):
+        if "ignore_interrupt" in self.faults:
+            return
         target = None
         if self.version == "v0.3.64" and body:
             try:
