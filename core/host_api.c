@@ -7,6 +7,7 @@
  * error names the file:line of the offending setting.
  */
 #define _GNU_SOURCE
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
 #include <poll.h>
@@ -20,6 +21,7 @@
 #include "host_http.h"
 #include "log.h"
 #include "plugin_host.h"
+#include "timeutil.h"
 #include "xalloc.h"
 
 /* The opaque handle a plugin sees is the instance itself. */
@@ -193,14 +195,29 @@ static int h_option_int(emp_host_t *host, const char *key, long long def, long l
     *out = def;
     if (!find_opt(inst, key, &f))
         return 1;
-    double v;
-    if (opt_number(inst, &f, key, 1, &v) != 0)
-        return -1;
-    if (v < (double)min || v > (double)max) {
-        opt_err(inst, &f, key, "value %.0f is out of range [%lld, %lld]", v, min, max);
+    /* integers stay integers (no detour through double: 2^53 and LLONG_MAX matter) */
+    long long v;
+    if (f.str) {
+        char *end;
+        errno = 0;
+        v = strtoll(f.str, &end, 10);
+        if (errno == ERANGE || end == f.str || *end != '\0') {
+            opt_err(inst, &f, key, "expected an integer, got \"%s\"", f.str);
+            return -1;
+        }
+    } else {
+        int t = config_setting_type(f.setting);
+        if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64) {
+            opt_err(inst, &f, key, "expected an integer");
+            return -1;
+        }
+        v = config_setting_get_int64(f.setting);
+    }
+    if (v < min || v > max) {
+        opt_err(inst, &f, key, "value %lld is out of range [%lld, %lld]", v, min, max);
         return -1;
     }
-    *out = (long long)v;
+    *out = v;
     return 0;
 }
 
@@ -381,12 +398,17 @@ static void h_progress(emp_job_t *job, double fraction, const char *message)
 
 static int h_set_result(emp_job_t *job, const char *json, size_t len)
 {
-    size_t i = 0;
-    while (i < len && (json[i] == ' ' || json[i] == '\t' || json[i] == '\n' || json[i] == '\r'))
-        i++;
-    if (i == len || json[i] != '{')
-        return -1;
     if (job->max_result_bytes > 0 && (long long)len > job->max_result_bytes)
+        return -1;
+    /* must be one JSON object and nothing else; the raw bytes are kept (never re-serialised) */
+    const char *end = NULL;
+    cJSON *probe = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+    int ok = cJSON_IsObject(probe);
+    cJSON_Delete(probe);
+    while (ok && end && (size_t)(end - json) < len &&
+           (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
+        end++;
+    if (!ok || end == NULL || (size_t)(end - json) != len)
         return -1;
     char *copy = xstrndup(json, len);
     pthread_mutex_lock(&job->mu);
@@ -423,8 +445,17 @@ static int h_cancel_fd(emp_job_t *job) { return job->cancel_fd; }
 static int h_sleep_ms(emp_job_t *job, unsigned ms)
 {
     struct pollfd p = {.fd = job->cancel_fd, .events = POLLIN};
-    int r = poll(&p, 1, ms > INT32_MAX ? INT32_MAX : (int)ms);
-    return r > 0 || h_cancelled(job) ? 1 : 0;
+    long long deadline = emp_mono_ms() + ms;
+    for (;;) {
+        long long left = deadline - emp_mono_ms();
+        if (left < 0)
+            left = 0;
+        int r = poll(&p, 1, left > INT32_MAX ? INT32_MAX : (int)left);
+        if (r > 0 || h_cancelled(job))
+            return 1;
+        if (r == 0 || (r < 0 && errno != EINTR))
+            return 0;
+    }
 }
 
 static const emp_host_api_t host_api = {

@@ -168,6 +168,10 @@ static void test_set_result(void **state)
     assert_int_equal(A->set_result(job, "\"str\"", 5), -1);
     assert_int_equal(A->set_result(job, "   ", 3), -1);
     assert_int_equal(A->set_result(job, "", 0), -1);
+    /* a text that starts like an object but is not valid JSON, or has trailing garbage */
+    assert_int_equal(A->set_result(job, "{broken", 7), -1);
+    assert_int_equal(A->set_result(job, "{} {}", 5), -1);
+    assert_int_equal(A->set_result(job, "{\"a\":1}x", 8), -1);
     assert_null(job->result);
     /* raw bytes, exactly len of them (the input need not be NUL-terminated) */
     const char r[] = " \n{\"seed\":18446744073709551557}TRAILING";

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,6 +244,25 @@ static void test_type_errors(void **state)
                   "'tplug' option 'mode': expected one of \"fast\", \"balanced\", \"quality\"");
 }
 
+static int body_big_int(const emp_host_api_t *api, emp_host_t *host)
+{
+    g_rc[0] = api->option_int(host, "big", 0, 0, LLONG_MAX, &g_i);
+    return 0;
+}
+
+/* 64-bit option values keep every digit (no detour through double) */
+static void test_big_int_exact(void **state)
+{
+    fx_t *f = *state;
+    configure(f, &tplug, "# defaults\n",
+              "connector = {\n  plugin = \"tplug\";\n  options = {\n"
+              "    big = 9007199254740993L;\n  };\n};\n",
+              -1);
+    assert_int_equal(create(f, body_big_int), 0);
+    assert_int_equal(g_rc[0], 0);
+    assert_true(g_i == 9007199254740993LL);
+}
+
 static void test_range_errors(void **state)
 {
     fx_t *f = *state;
@@ -470,6 +490,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(test_type_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_range_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_big_int_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_precedence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_precedence_env, setup, teardown),
         cmocka_unit_test_setup_teardown(test_precedence_gpu_group, setup, teardown),
