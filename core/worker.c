@@ -714,10 +714,14 @@ int emp_worker_run(emp_config_t *cfg, emp_plugin_inst_t **insts, size_t ninsts)
     }
 
     if (w.done == 2) {
-        /* a plugin is stuck in run: leave the thread, exit non-zero */
+        /* a plugin is stuck in run: leave the thread, exit non-zero. _exit, not a return: the
+         * caller would free the config the plugin borrows and main() would run
+         * curl_global_cleanup and the exit handlers while the job thread is still inside the
+         * plugin (a crash, or a hang in the sanitizers' death handler). The job's failure is
+         * already written; the log is unbuffered. */
         emp_jt_abandon(w.jt);
         emp_queue_free(w.q);
-        return w.exit_code;
+        _exit(w.exit_code);
     }
     if (emp_queue_connected(w.q))
         emp_queue_deregister(w.q, "shutdown");
