@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import signal
+import struct
 import socket
 import subprocess
 import sys
@@ -725,3 +726,227 @@ def main(tests, argv=None):
         finally:
             ctx.close(failed)
     return 1 if status == 1 else status
+
+
+# ------------------------------------------------------------------------------------------------
+# backends: the fake ComfyUI / A1111 servers, a proxy that cuts a WebSocket mid-frame, a trap
+# ------------------------------------------------------------------------------------------------
+
+class FakeBackend:
+    """tests/fakes/fake_comfyui.py or fake_a1111.py as a process (port 0 = a free port, read
+    from its first stdout line); restart() reuses the port."""
+
+    def __init__(self, ctx, script, args=()):
+        self.ctx = ctx
+        self.script = os.path.join(ctx.src, 'tests', 'fakes', script)
+        self.args = list(args)
+        self.port = 0
+        self.proc = None
+        self.log = os.path.join(ctx.tmpdir, os.path.basename(script) + '.log')
+        ctx.track(self)
+
+    def start(self, args=None):
+        if args is not None:
+            self.args = list(args)
+        deadline = time.monotonic() + 15
+        while True:
+            errf = open(self.log, 'a')
+            self.proc = subprocess.Popen(['/usr/bin/python3', self.script, '--port',
+                                          str(self.port)] + self.args,
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                         stderr=errf)
+            errf.close()
+            line = self.proc.stdout.readline().strip()
+            if line.isdigit():
+                self.port = int(line)
+                threading.Thread(target=self._drain, args=(self.proc,), daemon=True).start()
+                return self
+            self.proc.wait()
+            if time.monotonic() > deadline:  # the port may linger briefly after a kill
+                raise TestFailure('fake %s did not start (see %s)' % (self.script, self.log))
+            time.sleep(0.1)
+
+    @staticmethod
+    def _drain(proc):
+        try:
+            for _ in proc.stdout:
+                pass
+        except (OSError, ValueError):
+            pass
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill9(self):
+        if self.alive():
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+    def get(self, path, method='GET', body=None, timeout=5):
+        import urllib.request
+        req = urllib.request.Request('http://127.0.0.1:%d%s' % (self.port, path), data=body,
+                                     method=method)
+        if body is not None:
+            req.add_header('Content-Type', 'application/json')
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return json.loads(resp.read() or b'null')
+
+
+class Trap:
+    """A TCP listener that records every connection it gets (a backend URL that must never be
+    used)."""
+
+    def __init__(self, ctx):
+        self.sock = socket.socket()
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.hits = 0
+        self._halt = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        ctx.track(self)
+
+    def _run(self):
+        while not self._halt:
+            try:
+                c, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            self.hits += 1
+            c.close()
+
+    def stop(self):
+        self._halt = True
+        self.thread.join(2)
+        self.sock.close()
+
+
+class WsCutProxy:
+    """Forwards 127.0.0.1:<port> to a backend. The first WebSocket connection (server to
+    client direction) is cut in the middle of frame number `cut_frame` (counted after the
+    handshake): half of that frame is forwarded, then both sockets are closed. Everything else
+    passes through untouched."""
+
+    def __init__(self, ctx, backend_port, cut_frame):
+        self.backend_port = backend_port
+        self.cut_frame = cut_frame
+        self.cut_done = False
+        self.lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.ws_connections = 0
+        self._halt = False
+        threading.Thread(target=self._accept, daemon=True).start()
+        ctx.track(self)
+
+    def _accept(self):
+        while not self._halt:
+            try:
+                c, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            threading.Thread(target=self._conn, args=(c,), daemon=True).start()
+
+    def _conn(self, c):
+        try:
+            b = socket.create_connection(('127.0.0.1', self.backend_port))
+        except OSError:
+            c.close()
+            return
+        first = c.recv(65536)
+        is_ws = b'upgrade: websocket' in first.lower()
+        b.sendall(first)
+        cut = False
+        if is_ws:
+            with self.lock:
+                self.ws_connections += 1
+                if not self.cut_done:
+                    self.cut_done = cut = True
+        threading.Thread(target=self._pipe, args=(c, b), daemon=True).start()
+        if cut:
+            self._pipe_cut(b, c)
+        else:
+            self._pipe(b, c)
+
+    @staticmethod
+    def _pipe(src, dst):
+        try:
+            while True:
+                d = src.recv(65536)
+                if not d:
+                    break
+                dst.sendall(d)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _pipe_cut(self, src, dst):
+        """Forward the HTTP 101 answer, then frames; cut inside frame cut_frame."""
+        buf = b''
+        try:
+            while b'\r\n\r\n' not in buf:
+                d = src.recv(65536)
+                if not d:
+                    raise OSError
+                buf += d
+            head, buf = buf.split(b'\r\n\r\n', 1)
+            dst.sendall(head + b'\r\n\r\n')
+            n = 0
+            while True:
+                while True:  # a whole frame in buf?
+                    if len(buf) >= 2:
+                        ln = buf[1] & 0x7f
+                        off = 2
+                        if ln == 126 and len(buf) >= 4:
+                            ln, off = struct.unpack('>H', buf[2:4])[0], 4
+                        elif ln == 127 and len(buf) >= 10:
+                            ln, off = struct.unpack('>Q', buf[2:10])[0], 10
+                        elif ln >= 126:
+                            break
+                        total = off + ln
+                        if n + 1 == self.cut_frame and len(buf) >= off + 1:
+                            dst.sendall(buf[:max(off + 1, off + ln // 2)])
+                            raise OSError('cut')
+                        if len(buf) >= total:
+                            dst.sendall(buf[:total])
+                            buf = buf[total:]
+                            n += 1
+                            continue
+                    break
+                d = src.recv(65536)
+                if not d:
+                    raise OSError
+                buf += d
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            except OSError:
+                pass
+
+    def stop(self):
+        self._halt = True
+        self.sock.close()
