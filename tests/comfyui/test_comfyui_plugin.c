@@ -359,6 +359,22 @@ static void test_workflow_as_string(void **s)
     assert_int_equal(count_in_log("9007199254740993"), 1);
 }
 
+static void test_extra_data_passthrough(void **s)
+{
+    /* payload.extra_data reaches ComfyUI byte for byte (and lets a job pick a fake scenario) */
+    fake_up("basic", NULL);
+    plugin_up(NULL);
+    size_t n = strlen(WF_BASIC) + 200;
+    char *p = malloc(n);
+    snprintf(p, n,
+             "{\"workflow\": %s, \"extra_data\": {\"fake_scenario\": \"error\", "
+             "\"extra_pnginfo\": {\"n\": 18446744073709551615}}}",
+             WF_BASIC);
+    assert_fail(run_payload(p), EMP_FAIL, "execution_error");
+    free(p);
+    assert_int_equal(count_in_log("18446744073709551615"), 1);
+}
+
 static void test_cached_rerun(void **s)
 {
     fake_up("cached", NULL);
@@ -993,6 +1009,7 @@ int main(void)
         T_(test_outputs_base64),
         T_(test_outputs_base64_cap),
         T_(test_cdn_ctx),
+        T_(test_extra_data_passthrough),
         T_(test_no_fd_leak),
     };
     const struct CMUnitTest inputs[] = {
