@@ -44,6 +44,8 @@ def once(r, lst, jid, status):
     st = r.hget('job:' + jid, 'status')
     check(st == status, 'job %s is %s, not %r (reason %r)' % (jid, status, st,
                                                             failure_reason(r, jid)))
+    wait_until(lambda: lst.count('complete_job', jid) + lst.count('job_failed', jid), 5,
+               'the outcome message of job %s' % jid)
     c = lst.count('complete_job', jid)
     f = len(lst.json('job_failed', lambda j: j.get('job_id') == jid))
     if status == 'completed':

@@ -45,6 +45,7 @@ def expect_failed(r, lst, jid, needle, timeout=30):
     reason = failure_reason(r, jid)
     check(reason and needle in reason, 'failure reason of %s mentions %r: %r' % (jid, needle,
                                                                                  reason))
+    wait_until(lambda: lst.count('job_failed', jid), 5, 'job_failed for %s' % jid)
     msgs = lst.json('job_failed', lambda j: j.get('job_id') == jid)
     check(len(msgs) == 1 and needle in msgs[0].get('error', ''),
           'one job_failed with the reason (%r)' % msgs)

@@ -26,6 +26,9 @@ def assert_exactly_once(ctx, r, lst, job_ids, workers=(), expect='completed'):
             check(st == expect, 'job %s ends %s, not %r (reason %r)'
                   % (jid, expect, st, failure_reason(r, jid)))
         check(st in ('completed', 'failed'), 'job %s ended (%r)' % (jid, st))
+        # the outcome message is published with the status; the subscriber may lag a little
+        wait_until(lambda: lst.count('complete_job', jid) + lst.count('job_failed', jid), 5,
+                   'the outcome message of job %s' % jid)
         c = lst.count('complete_job', jid)
         f = len(lst.json('job_failed', lambda j: j.get('job_id') == jid))
         in_c = r.hexists('jobs:completed', jid)
