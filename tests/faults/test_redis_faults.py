@@ -126,6 +126,36 @@ def test_redis_sigstop_mid_job(ctx):
     _pause_mid_job(ctx, 'sigstop')
 
 
+def test_redis_pause_past_heartbeat_ttl(ctx):
+    """redis-server stopped longer than the heartbeat TTL while a job runs: when it resumes,
+    the owner's heartbeat key has expired, so another worker's sweep may requeue the job while
+    its owner still runs it. Whoever wins, the job ends exactly once and nobody stays busy."""
+    srv = ctx.start_redis()
+    r = srv.client()
+    lst = Listener(srv, OUTCOME_CHANNELS)
+    conf = dict(FAST_TIMEOUT, heartbeat_ttl_s=1, heartbeat_interval_ms=300, sweep_interval_ms=200)
+    ws = [wait_ready(r, Worker(ctx, 'ttl-w%d' % i, redis_conf=conf).start()) for i in range(2)]
+    jid = submit(r, payload={'delay_ms': 2500})
+    wait_progress(lst, jid, 10)
+    owner = r.hget('job:' + jid, 'worker_id')
+    ow = [w for w in ws if w.worker_id == owner][0]
+    srv.sigstop()
+    try:
+        dropped(ctx, ow, in_flight(ctx, ow))
+        ow.wait_log(r'retrying in', 10)
+        ow.wait_log(r'retrying in', 10, count=2)  # well past the 1 s TTL
+    finally:
+        srv.sigcont()
+    wait_status(r, jid, 'completed', 30)
+    wait_until(lambda: all(r.hget('worker:' + w.worker_id, 'status') == 'idle' for w in ws),
+               15, 'both workers idle')
+    assert_exactly_once(ctx, r, lst, [jid], ws)
+    ctx.note('retry_count %s; completed by %s (owner before the pause: %s)',
+             r.hget('job:' + jid, 'retry_count'), r.hget('job:' + jid, 'worker_id'), owner)
+    for w in ws:
+        w.stop_clean()
+
+
 def test_redis_pause_completion_in_flight(ctx):
     """The completion script is sent, the server is paused before answering: the worker times
     out, keeps the outcome, and resends it after reconnecting; the server ran the first one
@@ -319,6 +349,7 @@ def test_sigterm_while_redis_down(ctx):
 TESTS = {
     'redis_debug_sleep_mid_job': test_redis_debug_sleep_mid_job,
     'redis_sigstop_mid_job': test_redis_sigstop_mid_job,
+    'redis_pause_past_heartbeat_ttl': test_redis_pause_past_heartbeat_ttl,
     'redis_pause_completion_in_flight': test_redis_pause_completion_in_flight,
     'redis_pause_during_claim': test_redis_pause_during_claim,
     'sigterm_during_claim': test_sigterm_during_claim,
