@@ -101,7 +101,7 @@ static void set_defaults(emp_config_t *c)
     c->load_function = 1;
     c->max_scan = 100;
     c->fallback_poll_ms = 5000;
-    c->wake_jitter_ms = 10;
+    c->wake_jitter_ms = 2;
     c->heartbeat_interval_ms = 10000;
     c->heartbeat_ttl_s = 60;
     c->sweep_interval_ms = 15000;

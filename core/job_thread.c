@@ -116,7 +116,8 @@ int emp_jt_post_run(emp_jt_t *jt, emp_plugin_inst_t *inst, struct emp_job *job)
 int emp_jt_busy(emp_jt_t *jt)
 {
     pthread_mutex_lock(&jt->mu);
-    int b = jt->posted != EMP_JT_NONE || jt->running;
+    /* a finished command whose result was not collected yet still occupies the slot */
+    int b = jt->posted != EMP_JT_NONE || jt->running || jt->done;
     pthread_mutex_unlock(&jt->mu);
     return b;
 }

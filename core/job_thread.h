@@ -22,6 +22,7 @@ emp_jt_t *emp_jt_new(int notify_fd);
 /* Post a command; -1 when one is still in progress. */
 int emp_jt_post_start(emp_jt_t *jt, emp_plugin_inst_t *inst);
 int emp_jt_post_run(emp_jt_t *jt, emp_plugin_inst_t *inst, struct emp_job *job);
+/* True while a command is posted, running, or finished but not yet collected. */
 int emp_jt_busy(emp_jt_t *jt);
 /* If the posted command finished: returns 1 with its kind and value (emp_start_t or
  * emp_result_t) and the instance; the slot is free again. */

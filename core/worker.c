@@ -349,7 +349,7 @@ static void try_claim(worker_t *w)
     w->job = job;
     w->job_t0 = now;
     w->progress_seq = 0;
-    w->last_progress_write = 0;
+    w->last_progress_write = now; /* a job shorter than the interval writes only its final progress */
     emp_plugin_inst_t *inst = plugin_for(w, job->service);
     LOG_I("claimed job %s (service %s)", job->id, job->service);
     if (inst == NULL) {
@@ -379,7 +379,12 @@ static void try_claim(worker_t *w)
     char st[300];
     snprintf(st, sizeof st, "busy: job %s (%s)", job->id, job->service);
     emp_notify_status(st);
-    emp_jt_post_run(w->jt, inst, job);
+    if (emp_jt_post_run(w->jt, inst, job) != 0) {
+        /* cannot happen while claims wait for an idle job thread; never strand the job */
+        LOG_E("job thread busy: giving job %s back", job->id);
+        set_outcome_fail(w, 1, 1, "internal", "worker job thread busy");
+        write_outcome(w);
+    }
 }
 
 /* ---- events ---- */

@@ -158,7 +158,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->load_function, 1);
     assert_int_equal(c->max_scan, 100);
     assert_int_equal(c->fallback_poll_ms, 5000);
-    assert_int_equal(c->wake_jitter_ms, 10);
+    assert_int_equal(c->wake_jitter_ms, 2);
     assert_int_equal(c->heartbeat_interval_ms, 10000);
     assert_int_equal(c->heartbeat_ttl_s, 60);
     assert_int_equal(c->sweep_interval_ms, 15000);
