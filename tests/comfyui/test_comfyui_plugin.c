@@ -471,9 +471,13 @@ static void test_no_fd_leak(void **s)
     assert_int_equal(run_wf(WF_BASIC), EMP_OK);
     assert_int_equal(run_wf(WF_BASIC), EMP_OK);
     int before = count_fds();
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 10; i++)
         assert_int_equal(run_wf(WF_BASIC), EMP_OK);
-    assert_int_equal(count_fds(), before);
+    /* curl's connection cache may hold one more or one fewer kept-alive socket at either
+     * moment; a per-job leak would show as 10 or more */
+    int after = count_fds();
+    if (after > before + 2)
+        fail_msg("%d fds before 10 jobs, %d after", before, after);
 }
 
 /* ======================= inputs ======================= */

@@ -547,6 +547,9 @@ def make_handler(fake):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "Python/3.11 aiohttp/3.8.4"
+        # aiohttp sets TCP_NODELAY; without it, headers and body in separate send()s wait for
+        # the client's delayed ACK (~40 ms) on a kept-alive connection
+        disable_nagle_algorithm = True
 
         def log_message(self, fmt, *args):
             if fake.args.verbose:
