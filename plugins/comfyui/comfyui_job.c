@@ -52,8 +52,9 @@ static emp_result_t read_payload(job_t *j)
     if (raw == NULL || cfy_json_first_char(raw, len) != '{' || !cfy_json_is_valid(raw, len))
         return api->fail(j->job, EMP_FAIL, "bad_input", "the job payload is not a JSON object");
     j->payload = cJSON_ParseWithLength(raw, len);
-    if (j->payload == NULL)
-        return api->fail(j->job, EMP_RETRY, "internal", "out of memory reading the payload");
+    if (j->payload == NULL) /* well-formed text cJSON refuses (a lone UTF-16 surrogate escape) */
+        return api->fail(j->job, EMP_FAIL, "bad_input",
+                         "the job payload is not a JSON object (unreadable \\u escape?)");
     cfy_span_t wf;
     int r = cfy_json_member(raw, len, "workflow", &wf);
     if (r == 0) {
