@@ -230,6 +230,33 @@ def test_comfyui_input_urls(ctx):
     w2.stop_clean()
 
 
+def test_comfyui_bad_payload(ctx):
+    """Payloads the ComfyUI plugin cannot use fail permanently at the first attempt with a
+    bad-input reason, and ComfyUI never sees a prompt: not JSON, not an object, a workflow
+    that is not an object or has no nodes, and JSON that cJSON refuses although it is
+    well-formed text (a lone UTF-16 surrogate escape, found by fuzz_comfyui_payload)."""
+    srv, r, lst, fake, w = setup_comfy(ctx, ['--scenario', 'basic'])
+    wf = json.dumps(comfy_workflow(ctx, '01_basic'))
+    cases = ['{"workflow": ', '[1, 2]', '"x"', '{"workflow": [1]}', '{"workflow": {}}',
+             '{"workflow": %s, "note": "\\ud800"}' % wf,
+             '{"workflow": %s, "\\udc00x": 1}' % wf]
+    ids = [submit(r, service='comfyui', raw_payload=c) for c in cases]
+    for c, jid in zip(cases, ids):
+        wait_status(r, jid, 'failed', 60)
+        reason = failure_reason(r, jid)
+        check(r.hget('job:' + jid, 'retry_count') == '1',
+              'payload %r failed at the first attempt (retry_count %s, reason %r)'
+              % (c[:40], r.hget('job:' + jid, 'retry_count'), reason))
+        ctx.note('%-30r -> %s', c[:30], reason)
+    log = fake.get('/__fake/log')
+    check(not any(isinstance(e, dict) and e.get('method') == 'POST' and
+                  e.get('path', '').startswith('/prompt') for e in log),
+          'ComfyUI never received a prompt')
+    ok = submit(r, service='comfyui', payload={'workflow': comfy_workflow(ctx, '01_basic')})
+    wait_status(r, ok, 'completed', 60)
+    w.stop_clean()
+
+
 def test_comfyui_backend_url_in_payload(ctx):
     srv, r, lst, fake, w = setup_comfy(ctx, ['--scenario', 'basic'])
     trap = Trap(ctx)
@@ -347,6 +374,7 @@ TESTS = {
     'backend_comfyui_ws_cut_mid_frame': test_comfyui_ws_cut_mid_frame,
     'backend_comfyui_secrets': test_comfyui_secrets,
     'backend_comfyui_input_urls': test_comfyui_input_urls,
+    'backend_comfyui_bad_payload': test_comfyui_bad_payload,
     'backend_comfyui_url_in_payload': test_comfyui_backend_url_in_payload,
     'backend_a1111_killed_mid_job': test_a1111_killed_mid_job,
     'backend_a1111_hang_timeout': test_a1111_hang_timeout,
