@@ -75,7 +75,7 @@ static void cfy_destroy(void *state)
 static const char *const cfy_services[] = {"comfyui", NULL};
 
 static const emp_plugin_t cfy_plugin = {
-    EMP_PLUGIN_HEADER,
+    EMP_PLUGIN_HEADER_MINOR(0), /* uses no ABI 1.1 function: loads in 1.0 hosts too */
     .name = "comfyui",
     .version = "1.0.0",
     .description = "ComfyUI connector: POST /prompt + /ws events, /history outputs, interrupt",

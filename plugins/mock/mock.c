@@ -116,7 +116,7 @@ static void mock_destroy(void *state) { free(state); }
 static const char *const mock_services[] = {"mock", NULL};
 
 static const emp_plugin_t mock_plugin = {
-    EMP_PLUGIN_HEADER,
+    EMP_PLUGIN_HEADER_MINOR(0), /* uses no ABI 1.1 function: loads in 1.0 hosts too */
     .name = "mock",
     .version = "1.0.0",
     .description = "Mock service for tests, demos and benchmarks (delay, progress, failure)",
