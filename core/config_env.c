@@ -7,6 +7,7 @@
 #include "config_env.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,7 +103,7 @@ void emp_config_env_apply(emp_config_t *c, emp_getenv_fn get, emp_errlist_t *e)
         case E_DOUBLE: {
             errno = 0;
             double d = strtod(v, &end);
-            if (errno || end == v || *end != '\0' || d < s->min || d > s->max ||
+            if (errno || end == v || *end != '\0' || isnan(d) || d < s->min || d > s->max ||
                 (s->type == E_INT && d != (double)(long long)d)) {
                 if (s->type == E_INT) /* integers in full, not 3.6e+06 */
                     emp_err_add(e, NULL, 0,
