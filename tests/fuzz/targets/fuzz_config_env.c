@@ -1,7 +1,8 @@
 /* fuzz_config_env: the deployment's environment variables (HUB_REDIS_URL, WORKER_ID, the
  * legacy WORKER_REDIS_API_* / WORKER_CONNECTORS / *_PORT names...) applied over a valid config.
  * Input: lines NAME=VALUE (names outside the known list are ignored). Invariants: the load
- * returns 0 exactly when no error was recorded; when the legacy hub variables build the Redis
+ * returns 0 exactly when no error was recorded (no undefined behaviour on the way: "nan" once
+ * reached a double-to-integer conversion); numbers read are not NaN; when the legacy hub variables build the Redis
  * URL from a plain host and port, the URL parses back and its password is the token, byte for
  * byte (the token may hold any character). */
 #include "fuzz_common.h"
@@ -96,6 +97,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     emp_errlist_t e = {0};
     int rc = emp_config_load(&cfg, g_main, -1, &e);
     FZ_CHECK((rc == 0) == (e.n == 0));
+    if (rc == 0) /* "nan" must be refused like any other bad number */
+        FZ_CHECK(cfg.ram_gb == cfg.ram_gb && cfg.gpu_memory_gb == cfg.gpu_memory_gb);
     const char *hub = getenv("HUB_REDIS_URL"), *host = getenv("WORKER_REDIS_API_HOST");
     const char *port = getenv("WORKER_REDIS_API_PORT");
     const char *token = getenv("WORKER_WEBSOCKET_AUTH_TOKEN");
