@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "config_env.h"
+#include "redis_url.h"
 #include "xalloc.h"
 
 typedef enum { K_STR, K_INT, K_BOOL, K_DOUBLE, K_LLONG, K_LOGLEVEL } key_type_t;
@@ -672,6 +673,13 @@ int emp_config_load(emp_config_t *c, const char *path, int gpu, emp_errlist_t *e
         c->gpu = 0; /* no gpus list: a single implicit GPU 0 */
     }
     emp_config_env_apply(c, getenv, e);
+    emp_redis_url_t url;
+    char uerr[256];
+    if (emp_redis_url_parse(c->redis_url, &url, uerr, sizeof uerr) != 0)
+        emp_err_add(e, path, 0, "the Redis URL (redis.url or HUB_REDIS_URL) is not usable: %s",
+                    uerr); /* never the URL itself: it may hold the password */
+    else
+        emp_redis_url_free(&url);
     load_confd(c, e);
     emp_config_env_connectors(c, getenv, e);
     drop_disabled(c);

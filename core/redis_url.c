@@ -170,6 +170,7 @@ int emp_redis_url_parse(const char *url, emp_redis_url_t *u, char *err, size_t e
         }
         u->port = (int)port;
     }
+    const char *rest = end;
     if (*end == '/' && end[1] != '\0') {
         long db;
         const char *ds = end + 1;
@@ -179,6 +180,15 @@ int emp_redis_url_parse(const char *url, emp_redis_url_t *u, char *err, size_t e
             goto fail;
         }
         u->db = (int)db;
+        rest = ds + dl;
+    } else if (*end == '/') {
+        rest = end + 1;
+    }
+    if (*rest != '\0') {
+        /* silently ignoring "?password=..." would fail AUTH later and print the secret */
+        snprintf(err, errlen, "Redis URL: query parameters and fragments are not understood "
+                              "(the password goes before the host: redis://:password@host)");
+        goto fail;
     }
     return 0;
 fail:
@@ -195,6 +205,21 @@ void emp_redis_url_free(emp_redis_url_t *u)
     memset(u, 0, sizeof *u);
 }
 
+/* The URL with any query or fragment other than a plain "?db=N" replaced by "?***". */
+static char *redact_query(char *u)
+{
+    char *q = strpbrk(u, "?#");
+    if (q == NULL)
+        return u;
+    const char *d = q + 4;
+    if (strncmp(q, "?db=", 4) == 0 && *d && strspn(d, "0123456789") == strlen(d))
+        return u;
+    *q = '\0';
+    char *out = xasprintf("%s?***", u);
+    free(u);
+    return out;
+}
+
 char *emp_redis_url_redacted(const char *url)
 {
     if (url == NULL)
@@ -202,8 +227,8 @@ char *emp_redis_url_redacted(const char *url)
     const char *scheme = strstr(url, "://");
     const char *at = strrchr(url, '@');
     if (scheme == NULL || at == NULL || at < scheme)
-        return xstrdup(url);
+        return redact_query(xstrdup(url));
     const char *colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3));
     const char *cut = colon ? colon + 1 : scheme + 3;
-    return xasprintf("%.*s***%s", (int)(cut - url), url, at);
+    return redact_query(xasprintf("%.*s***%s", (int)(cut - url), url, at));
 }
