@@ -120,6 +120,30 @@ def test_secret_legacy_token(ctx):
     assert_no_secret(ctx, 'the worker log', w.log_bytes(), [token.encode()])
 
 
+def test_secret_in_url_query(ctx):
+    """A password put in the URL's query (redis://host:port/0?password=...) is not understood:
+    --check-config fails naming the problem, and neither it nor the worker's log prints the
+    secret (the log shows the URL with the query masked). An unusable URL (http://) fails
+    --check-config as well."""
+    srv = ctx.start_redis()
+    pw = 'Q-' + secrets.token_hex(8)
+    w = Worker(ctx, 'trust-w6', url='redis://127.0.0.1:%d/0?password=%s' % (srv.port, pw))
+    p = subprocess.run([ctx.worker_bin, '--check-config', '--config', w.conf, '--gpu', '0',
+                        '--plugin-dir', ctx.plugin_dir], capture_output=True, text=True)
+    out = p.stdout + p.stderr
+    check(p.returncode == 1 and 'query parameters' in out, '--check-config refuses: %s' % out)
+    check(pw not in out, 'the secret is not printed')
+    w.start()
+    w.wait_log(r'query parameters', 20, 'the worker logs why it cannot use the URL')
+    w.stop(10)
+    check(pw.encode() not in w.log_bytes(), 'the secret is not logged: %s' % w.log()[-800:])
+    check('?***' in w.log(), 'the logged URL has its query masked')
+    w2 = Worker(ctx, 'trust-w7', url='http://127.0.0.1:%d' % srv.port)
+    p = subprocess.run([ctx.worker_bin, '--check-config', '--config', w2.conf, '--gpu', '0',
+                        '--plugin-dir', ctx.plugin_dir], capture_output=True, text=True)
+    check(p.returncode == 1 and 'Redis URL' in p.stderr, 'http:// refused: %s' % p.stderr)
+
+
 def test_check_config_world_readable(ctx):
     """--check-config warns about a world-readable file holding a secret (the main file with a
     password in redis.url; a conf.d file with a token option), names the file, not the secret;
@@ -195,6 +219,7 @@ TESTS = {
     'trust_secret_redis_password': test_secret_redis_password,
     'trust_secret_wrong_password': test_secret_wrong_password_not_logged,
     'trust_secret_legacy_token': test_secret_legacy_token,
+    'trust_secret_in_url_query': test_secret_in_url_query,
     'trust_check_config_world_readable': test_check_config_world_readable,
     'trust_plugin_permissions': test_plugin_permissions_refused,
 }

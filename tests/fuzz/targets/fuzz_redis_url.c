@@ -1,7 +1,8 @@
 /* fuzz_redis_url: emp_redis_url_parse and emp_redis_url_redacted on any text (HUB_REDIS_URL,
  * redis.url). Invariants: a parsed URL is either TCP (host, port 1..65535) or a unix socket
- * (absolute path); the redacted form never contains a parsed password of 4+ bytes that does
- * not also occur in the rest of the URL. */
+ * (absolute path); nothing follows the host/db (no query: it could hold a password that would
+ * be ignored); the redacted form never contains a parsed password of 4+ bytes that does not
+ * also occur in the rest of the URL, and masks any query. */
 #include "fuzz_common.h"
 #include "redis_url.h"
 
@@ -20,7 +21,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (u.socket)
             FZ_CHECK(u.socket[0] == '/');
         FZ_CHECK(u.db >= 0);
-        if (u.password && strlen(u.password) >= 4 && strchr(url, '%') == NULL) {
+        if (u.host) {
+            const char *at = strrchr(url, '@');
+            FZ_CHECK(strpbrk(at ? at + 1 : url + 8, "?#") == NULL);
+        }
+        /* a password holding '*' or '@' can be spelled by the mask and the host together
+         * (password "*@xyz" with host "xyz" redacts to "***@xyz"): not a leak */
+        if (u.password && strlen(u.password) >= 4 && strchr(url, '%') == NULL &&
+            strpbrk(u.password, "*@") == NULL) {
             /* the password may legitimately appear elsewhere (host, path): only check when it
              * occurs exactly once in the URL */
             const char *first = strstr(url, u.password);
