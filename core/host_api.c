@@ -348,7 +348,7 @@ static const char *h_job_field(emp_job_t *job, const char *name, size_t *len)
 
 static void notify(emp_job_t *job)
 {
-    if (job->notify_fd >= 0) {
+    if (job->notify_fd >= 0 && __atomic_exchange_n(&job->progress_notified, 1, __ATOMIC_SEQ_CST) == 0) {
         uint64_t one = 1;
         ssize_t w = write(job->notify_fd, &one, sizeof one);
         (void)w;

@@ -82,6 +82,8 @@ emp_cancel_reason_t emp_job_cancel_reason(struct emp_job *j)
 
 int emp_job_take_progress(struct emp_job *j, unsigned long *seq, double *fraction, char **msg)
 {
+    /* re-arm the wake-up before reading, so a report made after this read wakes us again */
+    __atomic_store_n(&j->progress_notified, 0, __ATOMIC_SEQ_CST);
     pthread_mutex_lock(&j->mu);
     int changed = j->progress_seq != *seq;
     if (changed) {

@@ -41,6 +41,8 @@ struct emp_job {
 
     pthread_mutex_t mu;     /* guards everything below */
     int notify_fd;          /* borrowed: the control thread's eventfd (-1: none) */
+    int progress_notified;  /* atomic: 1 while a progress wake-up is pending (one eventfd
+                               write per batch of progress calls, not one per call) */
     double progress;        /* latest fraction, monotonic */
     char *progress_msg;
     unsigned long progress_seq;
