@@ -41,8 +41,7 @@ static void warn_secret_file(const char *path, emp_errlist_t *e)
     }
     fclose(f);
     if (secret)
-        emp_warn_add(e, path, 0, "holds a secret and is world-readable; run `chmod o-r %s`",
-                     path);
+        emp_warn_add(e, path, 0, "holds a secret and is world-readable; run `chmod o-r %s`", path);
 }
 
 int emp_check_load(const emp_cli_t *cli, emp_config_t *cfg, emp_plugin_inst_t ***insts_out,

@@ -29,19 +29,20 @@
 
 static void rp_usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: emp-worker run-plugin PLUGIN --job FILE.json [options]\n"
-            "  PLUGIN                 a plugin name (looked up in --plugin-dir) or a path to a .so\n"
-            "  -j, --job FILE         the job payload (a JSON object; '-' reads stdin)\n"
-            "  -o, --option KEY=VALUE a plugin option (repeatable)\n"
-            "  -f, --field NAME=VALUE another job field, e.g. ctx={...} (repeatable)\n"
-            "  -s, --service NAME     service_required (default: the plugin's first service)\n"
-            "  -i, --job-id ID        job id (default: run-plugin-<pid>)\n"
-            "  -g, --gpu N            GPU index the plugin sees (default 0)\n"
-            "  -p, --plugin-dir DIR   plugin directory (default: next to the binary)\n"
-            "  -C, --cancel-after MS  cancel the job after MS milliseconds\n"
-            "  -T, --timeout MS       cancel the job after MS milliseconds and report a timeout\n"
-            "  -v, --verbose          debug logging\n");
+    fprintf(
+        out,
+        "Usage: emp-worker run-plugin PLUGIN --job FILE.json [options]\n"
+        "  PLUGIN                 a plugin name (looked up in --plugin-dir) or a path to a .so\n"
+        "  -j, --job FILE         the job payload (a JSON object; '-' reads stdin)\n"
+        "  -o, --option KEY=VALUE a plugin option (repeatable)\n"
+        "  -f, --field NAME=VALUE another job field, e.g. ctx={...} (repeatable)\n"
+        "  -s, --service NAME     service_required (default: the plugin's first service)\n"
+        "  -i, --job-id ID        job id (default: run-plugin-<pid>)\n"
+        "  -g, --gpu N            GPU index the plugin sees (default 0)\n"
+        "  -p, --plugin-dir DIR   plugin directory (default: next to the binary)\n"
+        "  -C, --cancel-after MS  cancel the job after MS milliseconds\n"
+        "  -T, --timeout MS       cancel the job after MS milliseconds and report a timeout\n"
+        "  -v, --verbose          debug logging\n");
 }
 
 static char *read_all(const char *path, size_t *len)
@@ -108,12 +109,18 @@ static int split_kv(const char *arg, char **k, char **v)
 static int parse_args(const emp_cli_t *cli, rp_args_t *a)
 {
     static const struct option opts[] = {
-        {"job", required_argument, NULL, 'j'},        {"option", required_argument, NULL, 'o'},
-        {"field", required_argument, NULL, 'f'},      {"service", required_argument, NULL, 's'},
-        {"job-id", required_argument, NULL, 'i'},     {"gpu", required_argument, NULL, 'g'},
-        {"plugin-dir", required_argument, NULL, 'p'}, {"cancel-after", required_argument, NULL, 'C'},
-        {"timeout", required_argument, NULL, 'T'},    {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
+        {"job", required_argument, NULL, 'j'},
+        {"option", required_argument, NULL, 'o'},
+        {"field", required_argument, NULL, 'f'},
+        {"service", required_argument, NULL, 's'},
+        {"job-id", required_argument, NULL, 'i'},
+        {"gpu", required_argument, NULL, 'g'},
+        {"plugin-dir", required_argument, NULL, 'p'},
+        {"cancel-after", required_argument, NULL, 'C'},
+        {"timeout", required_argument, NULL, 'T'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     optind = 1;
     int c;
@@ -260,8 +267,8 @@ int emp_cmd_run_plugin(const emp_cli_t *cli)
     }
     char idbuf[64];
     snprintf(idbuf, sizeof idbuf, "run-plugin-%d", (int)getpid());
-    job = emp_job_new(a.job_id ? a.job_id : idbuf, a.service ? a.service : inst->services[0],
-                      names, values, nf);
+    job = emp_job_new(a.job_id ? a.job_id : idbuf, a.service ? a.service : inst->services[0], names,
+                      values, nf);
     free(names);
     free(values);
 
@@ -345,7 +352,8 @@ int emp_cmd_run_plugin(const emp_cli_t *cli)
     } else {
         printf("failed %s %s: %s\n", result_name(value), job->fail_code ? job->fail_code : "error",
                job->fail_message ? job->fail_message
-                                 : timed_out ? "job timeout" : "(the plugin gave no reason)");
+               : timed_out       ? "job timeout"
+                                 : "(the plugin gave no reason)");
     }
     fflush(stdout);
 stop:

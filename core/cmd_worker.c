@@ -37,10 +37,9 @@ int emp_cmd_run_worker(const emp_cli_t *cli)
             LOG_E("%s", e.msgs[i]);
         rc = emp_worker_run(&cfg, insts, n);
     }
-    if (rc != 3) {
-        for (size_t i = 0; i < n; i++)
-            emp_plugin_unload(insts[i]);
-    }
+    /* (a plugin stuck after a cancel never returns here: the worker leaves with _exit(3)) */
+    for (size_t i = 0; i < n; i++)
+        emp_plugin_unload(insts[i]);
     free(insts);
     emp_config_free(&cfg);
     emp_errlist_free(&e);
@@ -116,8 +115,8 @@ int emp_cmd_status(const emp_cli_t *cli)
         for (size_t i = 0; i < r->elements; i++) {
             redisReply *p = redisCommand(c, "HMGET job:%s status service_required started_at",
                                          r->element[i]->str);
-            redisReply *g = redisCommand(c, "HMGET job:%s:progress progress message",
-                                         r->element[i]->str);
+            redisReply *g =
+                redisCommand(c, "HMGET job:%s:progress progress message", r->element[i]->str);
             if (p && p->type == REDIS_REPLY_ARRAY && p->elements == 3 && g &&
                 g->type == REDIS_REPLY_ARRAY && g->elements == 2)
                 printf("  job %s: %s, service %s, started %s, progress %s%% %s\n",

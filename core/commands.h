@@ -7,9 +7,9 @@
 
 typedef struct emp_cli {
     const char *config_path;
-    int gpu;              /* -1: not given */
+    int gpu;                /* -1: not given */
     const char *plugin_dir; /* --plugin-dir, or NULL */
-    int argc;             /* remaining arguments after the subcommand */
+    int argc;               /* remaining arguments after the subcommand */
     char **argv;
 } emp_cli_t;
 

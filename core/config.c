@@ -394,8 +394,8 @@ static int parse_file(config_t *cf, const char *path, emp_errlist_t *e)
     if (config_error_type(cf) == CONFIG_ERR_FILE_IO)
         emp_err_add(e, path, 0, "cannot read: %s", strerror(errno ? errno : ENOENT));
     else
-        emp_err_add(e, config_error_file(cf) ? config_error_file(cf) : path,
-                    config_error_line(cf), "syntax error: %s", config_error_text(cf));
+        emp_err_add(e, config_error_file(cf) ? config_error_file(cf) : path, config_error_line(cf),
+                    "syntax error: %s", config_error_text(cf));
     return -1;
 }
 
@@ -408,8 +408,7 @@ static int int_in_array(const config_setting_t *arr, int v)
 }
 
 /* One conf.d file: connector = { plugin; enabled; gpus; services; timeout_minutes; options }. */
-static void load_connector_file(emp_config_t *c, config_t *cf, const char *path,
-                                emp_errlist_t *e)
+static void load_connector_file(emp_config_t *c, config_t *cf, const char *path, emp_errlist_t *e)
 {
     const config_setting_t *root = config_root_setting(cf);
     const config_setting_t *conn = NULL;
@@ -458,8 +457,8 @@ static void load_connector_file(emp_config_t *c, config_t *cf, const char *path,
         } else if (strcmp(name, "gpus") == 0) {
             int ok = t == CONFIG_TYPE_ARRAY;
             for (int k = 0; ok && k < config_setting_length(s); k++)
-                ok = config_setting_type(config_setting_get_elem(s, (unsigned)k)) ==
-                     CONFIG_TYPE_INT;
+                ok =
+                    config_setting_type(config_setting_get_elem(s, (unsigned)k)) == CONFIG_TYPE_INT;
             if (!ok) {
                 err_at(e, s, "%s", "expected an array of GPU indexes, e.g. [0, 1]");
                 bad = 1;
@@ -571,8 +570,8 @@ static char *dir_of(const char *path)
 static void load_confd(emp_config_t *c, emp_errlist_t *e)
 {
     char *main_dir = dir_of(c->main_path);
-    char *dir = c->conf_dir[0] == '/' ? xstrdup(c->conf_dir)
-                                      : xasprintf("%s/%s", main_dir, c->conf_dir);
+    char *dir =
+        c->conf_dir[0] == '/' ? xstrdup(c->conf_dir) : xasprintf("%s/%s", main_dir, c->conf_dir);
     free(main_dir);
     char *pattern = xasprintf("%s/*.conf", dir);
     glob_t g;
@@ -587,7 +586,8 @@ static void load_confd(emp_config_t *c, emp_errlist_t *e)
         }
     } else if (r == GLOB_NOMATCH) {
         if (access(dir, R_OK | X_OK) != 0)
-            emp_warn_add(e, dir, 0, "conf.d directory not found: no connector is enabled by a file");
+            emp_warn_add(e, dir, 0,
+                         "conf.d directory not found: no connector is enabled by a file");
     } else {
         emp_err_add(e, dir, 0, "cannot read conf.d directory");
     }
@@ -660,14 +660,14 @@ int emp_config_load(emp_config_t *c, const char *path, int gpu, emp_errlist_t *e
         else if (strcmp(name, "gpus") == 0)
             gpus = s;
         else
-            err_at(e, s, "%s",
-                   "unknown key (expected worker, redis, jobs, capabilities or gpus)");
+            err_at(e, s, "%s", "unknown key (expected worker, redis, jobs, capabilities or gpus)");
     }
     if (gpus)
         load_gpus(c, gpus, gpu, e);
     if (gpu >= 0 && c->gpu != gpu && !(gpus == NULL && gpu == 0)) {
-        emp_err_add(e, path, 0, "GPU %d is not listed in 'gpus'; this machine's config lists %zu GPU(s)",
-                    gpu, c->ngpus);
+        emp_err_add(e, path, 0,
+                    "GPU %d is not listed in 'gpus'; this machine's config lists %zu GPU(s)", gpu,
+                    c->ngpus);
         c->gpu = gpu;
     } else if (c->gpu < 0) {
         c->gpu = 0; /* no gpus list: a single implicit GPU 0 */
@@ -694,15 +694,18 @@ int emp_config_load(emp_config_t *c, const char *path, int gpu, emp_errlist_t *e
         c->worker_id = build_worker_id(c);
     }
     if (c->nconnectors == 0)
-        emp_err_add(e, path, 0, "no connector is enabled for GPU %d: drop a connector file into "
-                    "%s (see conf.d/*.conf examples) or set WORKER_CONNECTORS", c->gpu,
-                    c->conf_dir);
+        emp_err_add(e, path, 0,
+                    "no connector is enabled for GPU %d: drop a connector file into "
+                    "%s (see conf.d/*.conf examples) or set WORKER_CONNECTORS",
+                    c->gpu, c->conf_dir);
     if (c->retry_backoff_max_ms < c->retry_backoff_base_ms)
-        emp_err_add(e, path, 0, "'jobs.retry_backoff_max_ms' (%d) is smaller than "
-                    "'jobs.retry_backoff_base_ms' (%d)", c->retry_backoff_max_ms,
-                    c->retry_backoff_base_ms);
+        emp_err_add(e, path, 0,
+                    "'jobs.retry_backoff_max_ms' (%d) is smaller than "
+                    "'jobs.retry_backoff_base_ms' (%d)",
+                    c->retry_backoff_max_ms, c->retry_backoff_base_ms);
     if (c->heartbeat_interval_ms >= c->heartbeat_ttl_s * 1000)
-        emp_err_add(e, path, 0, "'redis.heartbeat_interval_ms' (%d) must be shorter than "
+        emp_err_add(e, path, 0,
+                    "'redis.heartbeat_interval_ms' (%d) must be shorter than "
                     "'redis.heartbeat_ttl_s' (%d s), or the worker looks dead between beats",
                     c->heartbeat_interval_ms, c->heartbeat_ttl_s);
     return e->n == 0 ? 0 : -1;

@@ -25,27 +25,27 @@ typedef struct emp_option_override {
 
 /* One connector enabled (by a conf.d file) on the selected GPU. */
 typedef struct emp_connector_cfg {
-    char *plugin;              /* plugin name: <plugin_dir>/<plugin>.so */
-    char **services;           /* service_required values; NULL = the plugin's defaults */
+    char *plugin;    /* plugin name: <plugin_dir>/<plugin>.so */
+    char **services; /* service_required values; NULL = the plugin's defaults */
     size_t nservices;
-    int timeout_minutes;       /* 0 = jobs.timeout_minutes */
+    int timeout_minutes;                 /* 0 = jobs.timeout_minutes */
     const config_setting_t *options;     /* conf.d connector.options (may be NULL); borrowed */
     const config_setting_t *gpu_options; /* gpus[i].services.<plugin> (may be NULL); borrowed */
-    emp_option_override_t *overrides; /* owned */
+    emp_option_override_t *overrides;    /* owned */
     size_t noverrides;
-    char *file;                /* the conf.d file that enabled it ("environment" if none) */
+    char *file; /* the conf.d file that enabled it ("environment" if none) */
     int line;
 } emp_connector_cfg_t;
 
 typedef struct emp_config {
     char *main_path;
     config_t main;
-    config_t *confd;           /* one per conf.d file, in sorted order */
+    config_t *confd; /* one per conf.d file, in sorted order */
     size_t nconfd;
 
     /* worker */
     char *machine_id;
-    char *worker_id;           /* final id (env, config, or built from the format) */
+    char *worker_id; /* final id (env, config, or built from the format) */
     char *worker_id_format;
     char *plugin_dir;
     char *conf_dir;
@@ -74,13 +74,13 @@ typedef struct emp_config {
     char **denied_customers;
     size_t ndenied;
     int max_concurrent_customers;
-    char *workflow_id;          /* WORKER_WORKFLOW_ID restriction, or NULL */
+    char *workflow_id;                   /* WORKER_WORKFLOW_ID restriction, or NULL */
     const config_setting_t *custom_caps; /* capabilities.custom group, borrowed; may be NULL */
 
     /* GPUs */
     int *gpu_indexes;
     size_t ngpus;
-    int gpu;                    /* the selected GPU */
+    int gpu;                             /* the selected GPU */
     const config_setting_t *gpu_section; /* borrowed */
 
     emp_connector_cfg_t *connectors; /* enabled on the selected GPU */

@@ -96,8 +96,9 @@ void emp_config_env_apply(emp_config_t *c, emp_getenv_fn get, emp_errlist_t *e)
             else if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
                 *(int *)(base + s->off) = 0;
             else
-                emp_err_add(e, NULL, 0, "environment variable %s: expected true or false, got \"%s\"",
-                            s->name, v);
+                emp_err_add(e, NULL, 0,
+                            "environment variable %s: expected true or false, got \"%s\"", s->name,
+                            v);
             break;
         case E_INT:
         case E_DOUBLE: {
@@ -130,7 +131,8 @@ void emp_config_env_apply(emp_config_t *c, emp_getenv_fn get, emp_errlist_t *e)
     }
 
     /* Legacy (emp-worker-old / mgpu): WORKER_REDIS_API_HOST[:PORT] + auth token -> Redis URL.
-     * The token is percent-encoded: it may hold '/', '@', ':' or '%' (the URL parser decodes it). */
+     * The token is percent-encoded: it may hold '/', '@', ':' or '%' (the URL parser decodes it).
+     */
     const char *hub = get("HUB_REDIS_URL");
     const char *host = get("WORKER_REDIS_API_HOST");
     if ((hub == NULL || hub[0] == '\0') && host && host[0]) {
@@ -150,8 +152,8 @@ void emp_config_env_apply(emp_config_t *c, emp_getenv_fn get, emp_errlist_t *e)
                     o += sprintf(o, "%%%02X", *t);
             }
             *o = '\0';
-            c->redis_url = xasprintf("%s://:%s@%s:%s", scheme, enc, host,
-                                     port && port[0] ? port : "6379");
+            c->redis_url =
+                xasprintf("%s://:%s@%s:%s", scheme, enc, host, port && port[0] ? port : "6379");
             free(enc);
         } else
             c->redis_url = xasprintf("%s://%s:%s", scheme, host, port && port[0] ? port : "6379");
@@ -180,10 +182,14 @@ typedef struct port_env {
 } port_env_t;
 
 static const port_env_t port_envs[] = {
-    {"comfyui", {"WORKER_COMFYUI_PORT", "COMFYUI_PORT", NULL},
-     {"WORKER_BASE_COMFYUI_PORT", "COMFYUI_BASE_PORT", NULL}, {"COMFYUI_HOST", NULL}},
-    {"a1111", {"WORKER_A1111_PORT", "A1111_PORT", NULL},
-     {"WORKER_BASE_A1111_PORT", "A1111_BASE_PORT", NULL}, {"A1111_HOST", NULL}},
+    {"comfyui",
+     {"WORKER_COMFYUI_PORT", "COMFYUI_PORT", NULL},
+     {"WORKER_BASE_COMFYUI_PORT", "COMFYUI_BASE_PORT", NULL},
+     {"COMFYUI_HOST", NULL}},
+    {"a1111",
+     {"WORKER_A1111_PORT", "A1111_PORT", NULL},
+     {"WORKER_BASE_A1111_PORT", "A1111_BASE_PORT", NULL},
+     {"A1111_HOST", NULL}},
     {NULL, {NULL}, {NULL}, {NULL}},
 };
 

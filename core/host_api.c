@@ -111,11 +111,11 @@ static int find_opt(emp_plugin_inst_t *inst, const char *key, opt_found_t *f)
     return 0;
 }
 
-static void opt_err(emp_plugin_inst_t *inst, const opt_found_t *f, const char *key,
-                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void opt_err(emp_plugin_inst_t *inst, const opt_found_t *f, const char *key, const char *fmt,
+                    ...) __attribute__((format(printf, 4, 5)));
 
-static void opt_err(emp_plugin_inst_t *inst, const opt_found_t *f, const char *key,
-                    const char *fmt, ...)
+static void opt_err(emp_plugin_inst_t *inst, const opt_found_t *f, const char *key, const char *fmt,
+                    ...)
 {
     char msg[512];
     va_list ap;
@@ -129,11 +129,13 @@ static void opt_err(emp_plugin_inst_t *inst, const opt_found_t *f, const char *k
     }
     if (f && f->setting)
         emp_err_add(inst->opt_errors, emp_config_file_of(f->setting),
-                    config_setting_source_line(f->setting), "'%s' option '%s': %s", inst->name,
-                    key, msg);
+                    config_setting_source_line(f->setting), "'%s' option '%s': %s", inst->name, key,
+                    msg);
     else
-        emp_err_add(inst->opt_errors, f && f->where ? f->where : inst->cfg ? inst->cfg->file
-                                                                           : "(options)",
+        emp_err_add(inst->opt_errors,
+                    f && f->where ? f->where
+                    : inst->cfg   ? inst->cfg->file
+                                  : "(options)",
                     inst->cfg && !(f && f->where) ? inst->cfg->line : 0, "'%s' option '%s': %s",
                     inst->name, key, msg);
 }
@@ -165,8 +167,7 @@ static int opt_number(emp_plugin_inst_t *inst, opt_found_t *f, const char *key, 
         char *end;
         errno = 0;
         double v = strtod(f->str, &end);
-        if (errno || end == f->str || *end != '\0' || isnan(v) ||
-            (want_int && v != floor(v))) {
+        if (errno || end == f->str || *end != '\0' || isnan(v) || (want_int && v != floor(v))) {
             opt_err(inst, f, key, "expected %s, got \"%s\"", want_int ? "an integer" : "a number",
                     f->str);
             return -1;
@@ -348,7 +349,8 @@ static const char *h_job_field(emp_job_t *job, const char *name, size_t *len)
 
 static void notify(emp_job_t *job)
 {
-    if (job->notify_fd >= 0 && __atomic_exchange_n(&job->progress_notified, 1, __ATOMIC_SEQ_CST) == 0) {
+    if (job->notify_fd >= 0 &&
+        __atomic_exchange_n(&job->progress_notified, 1, __ATOMIC_SEQ_CST) == 0) {
         uint64_t one = 1;
         ssize_t w = write(job->notify_fd, &one, sizeof one);
         (void)w;
@@ -419,8 +421,7 @@ static int h_set_result(emp_job_t *job, const char *json, size_t len)
     return 0;
 }
 
-static emp_result_t h_fail(emp_job_t *job, emp_result_t cls, const char *code, const char *fmt,
-                           ...)
+static emp_result_t h_fail(emp_job_t *job, emp_result_t cls, const char *code, const char *fmt, ...)
 {
     char msg[4096];
     va_list ap;

@@ -136,10 +136,10 @@ static int hh_setup(CURL *e, const emp_http_request_t *req, int have_job, hh_xfe
     bad |= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_PROXY, "") != CURLE_OK; /* never via $http_proxy */
-    bad |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                            (long)emp_http_connect_timeout(req)) != CURLE_OK;
-    bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
-                            (long)emp_http_total_timeout(req, have_job)) != CURLE_OK;
+    bad |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)emp_http_connect_timeout(req)) !=
+           CURLE_OK;
+    bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)emp_http_total_timeout(req, have_job)) !=
+           CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max_body) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, hh_write) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, x) != CURLE_OK;
@@ -156,8 +156,8 @@ static int hh_setup(CURL *e, const emp_http_request_t *req, int have_job, hh_xfe
     else {
         /* a body (or a POST without one): POSTFIELDS borrows req->body for the call */
         bad |= curl_easy_setopt(e, CURLOPT_POST, 1L) != CURLE_OK;
-        bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len) !=
-               CURLE_OK;
+        bad |=
+            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len) != CURLE_OK;
         bad |= curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "") != CURLE_OK;
         if (strcmp(method, "POST") != 0)
             bad |= curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method) != CURLE_OK;
@@ -189,8 +189,7 @@ static int hh_classify(CURL *e, CURLcode cc, const hh_xfer_t *x, const emp_http_
     curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &oserr);
     const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(cc);
     switch (cc) {
-    case CURLE_OK:
-        return EMP_HTTP_OK;
+    case CURLE_OK: return EMP_HTTP_OK;
     case CURLE_UNSUPPORTED_PROTOCOL:
         snprintf(reason, rlen, "%s", EMP_HTTP_TXT_SCHEME);
         return EMP_HTTP_E_SCHEME;
@@ -203,8 +202,7 @@ static int hh_classify(CURL *e, CURLcode cc, const hh_xfer_t *x, const emp_http_
             snprintf(reason, rlen, "%s", EMP_HTTP_TXT_REFUSED);
             return EMP_HTTP_E_REFUSED;
         }
-        snprintf(reason, rlen, "cannot connect: %s",
-                 oserr ? strerror((int)oserr) : detail);
+        snprintf(reason, rlen, "cannot connect: %s", oserr ? strerror((int)oserr) : detail);
         return EMP_HTTP_E_CONNECT;
     case CURLE_OPERATION_TIMEDOUT: {
         curl_off_t connected_us = 0;
@@ -232,11 +230,8 @@ static int hh_classify(CURL *e, CURLcode cc, const hh_xfer_t *x, const emp_http_
     case CURLE_SSL_INVALIDCERTSTATUS:
         snprintf(reason, rlen, "TLS: %s", detail);
         return EMP_HTTP_E_TLS;
-    case CURLE_OUT_OF_MEMORY:
-        snprintf(reason, rlen, "out of memory");
-        return EMP_HTTP_E_NOMEM;
-    default:
-        break;
+    case CURLE_OUT_OF_MEMORY: snprintf(reason, rlen, "out of memory"); return EMP_HTTP_E_NOMEM;
+    default: break;
     }
     if (x->headers_big)
         snprintf(reason, rlen, "response headers larger than %zu bytes",
@@ -260,8 +255,9 @@ int emp_host_http_request(emp_host_t *host, emp_job_t *job, const emp_http_reque
     int resp_ok;
     int v = emp_http_validate(req, resp, &resp_ok, reason, sizeof reason);
     if (v == EMP_HTTP_OK && emp_host_in_create()) {
-        snprintf(reason, sizeof reason, "http_request called from create (no network I/O "
-                                        "before start)");
+        snprintf(reason, sizeof reason,
+                 "http_request called from create (no network I/O "
+                 "before start)");
         v = EMP_HTTP_E_INVALID;
     }
     if (v != EMP_HTTP_OK) {
@@ -345,8 +341,7 @@ int emp_host_http_request(emp_host_t *host, emp_job_t *job, const emp_http_reque
         emp_http_url_for_log(req->url, u, sizeof u);
         emp_log_ctx(EMP_LOG_LEVEL_DEBUG, inst->name, job_id, "http %s %s -> %d, %zu bytes, %lld ms",
                     emp_http_method(req), u, resp->status, resp->body_len, now_ms() - t0);
-    }
-    else
+    } else
         emp_log_ctx(EMP_LOG_LEVEL_DEBUG, inst->name, job_id, "http %s (after %lld ms)",
                     resp->error_text, now_ms() - t0);
 out:

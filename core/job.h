@@ -30,25 +30,25 @@ struct emp_job {
     char *service;
     char **names, **values; /* the job hash, raw */
     size_t nfields;
-    const char *payload;    /* points into values; "{}" when absent */
+    const char *payload; /* points into values; "{}" when absent */
     size_t payload_len;
 
     struct emp_plugin_inst *inst; /* borrowed: the plugin running it */
     long long max_result_bytes;
 
-    int cancel_fd;          /* eventfd, readable once cancelled */
-    int cancel_reason;      /* atomic; emp_cancel_reason_t */
+    int cancel_fd;     /* eventfd, readable once cancelled */
+    int cancel_reason; /* atomic; emp_cancel_reason_t */
 
-    pthread_mutex_t mu;     /* guards everything below */
-    int notify_fd;          /* borrowed: the control thread's eventfd (-1: none) */
-    int progress_notified;  /* atomic: 1 while a progress wake-up is pending (one eventfd
-                               write per batch of progress calls, not one per call) */
-    double progress;        /* latest fraction, monotonic */
+    pthread_mutex_t mu;    /* guards everything below */
+    int notify_fd;         /* borrowed: the control thread's eventfd (-1: none) */
+    int progress_notified; /* atomic: 1 while a progress wake-up is pending (one eventfd
+                              write per batch of progress calls, not one per call) */
+    double progress;       /* latest fraction, monotonic */
     char *progress_msg;
     unsigned long progress_seq;
-    char *result;           /* JSON object text */
+    char *result; /* JSON object text */
     size_t result_len;
-    int failed;             /* fail() was called */
+    int failed; /* fail() was called */
     emp_result_t fail_class;
     char *fail_code;
     char *fail_message;

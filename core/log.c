@@ -27,8 +27,7 @@ void emp_log_setup(int level, int gpu, const char *worker_id)
 
 int emp_log_enabled(int level) { return level <= g_log.level; }
 
-void emp_logv_ctx(int level, const char *plugin, const char *job_id, const char *fmt,
-                  va_list ap)
+void emp_logv_ctx(int level, const char *plugin, const char *job_id, const char *fmt, va_list ap)
 {
     if (level > g_log.level)
         return;

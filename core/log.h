@@ -19,8 +19,8 @@ int emp_log_enabled(int level);
 
 void emp_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* With plugin and job context (either may be NULL). */
-void emp_logv_ctx(int level, const char *plugin, const char *job_id, const char *fmt,
-                  va_list ap) __attribute__((format(printf, 4, 0)));
+void emp_logv_ctx(int level, const char *plugin, const char *job_id, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 void emp_log_ctx(int level, const char *plugin, const char *job_id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

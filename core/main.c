@@ -23,29 +23,30 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: emp-worker [--config FILE] [--gpu N] [--plugin-dir DIR]\n"
-            "       emp-worker --check-config [--config FILE] [--gpu N]\n"
-            "       emp-worker --list-plugins [--config FILE] [--plugin-dir DIR]\n"
-            "       emp-worker run-plugin PLUGIN --job FILE.json [--option KEY=VALUE]...\n"
-            "       emp-worker status [--config FILE] [--gpu N]\n"
-            "       emp-worker --version | --help\n"
-            "\n"
-            "Claims emp-job-queue jobs from Redis for one GPU and runs them through service\n"
-            "plugins (comfyui.so, a1111.so, ...).\n"
-            "\n"
-            "  -c, --config FILE   main configuration (default %s)\n"
-            "  -g, --gpu N         the GPU this process serves (its section of the config)\n"
-            "  -p, --plugin-dir D  where plugins are loaded from (overrides the config)\n"
-            "  -t, --check-config  load and validate everything, load the plugins and run their\n"
-            "                      option checks, with no network I/O; exit 0 or print every error\n"
-            "  -l, --list-plugins  name, version, ABI and description of every plugin found\n"
-            "  -V, --version       print the version and the plugin ABI\n"
-            "  -h, --help          this text\n"
-            "\n"
-            "run-plugin runs one job payload through one plugin with no Redis, printing progress\n"
-            "and the result; see `emp-worker run-plugin --help`.\n",
-            EMP_DEFAULT_CONFIG);
+    fprintf(
+        out,
+        "Usage: emp-worker [--config FILE] [--gpu N] [--plugin-dir DIR]\n"
+        "       emp-worker --check-config [--config FILE] [--gpu N]\n"
+        "       emp-worker --list-plugins [--config FILE] [--plugin-dir DIR]\n"
+        "       emp-worker run-plugin PLUGIN --job FILE.json [--option KEY=VALUE]...\n"
+        "       emp-worker status [--config FILE] [--gpu N]\n"
+        "       emp-worker --version | --help\n"
+        "\n"
+        "Claims emp-job-queue jobs from Redis for one GPU and runs them through service\n"
+        "plugins (comfyui.so, a1111.so, ...).\n"
+        "\n"
+        "  -c, --config FILE   main configuration (default %s)\n"
+        "  -g, --gpu N         the GPU this process serves (its section of the config)\n"
+        "  -p, --plugin-dir D  where plugins are loaded from (overrides the config)\n"
+        "  -t, --check-config  load and validate everything, load the plugins and run their\n"
+        "                      option checks, with no network I/O; exit 0 or print every error\n"
+        "  -l, --list-plugins  name, version, ABI and description of every plugin found\n"
+        "  -V, --version       print the version and the plugin ABI\n"
+        "  -h, --help          this text\n"
+        "\n"
+        "run-plugin runs one job payload through one plugin with no Redis, printing progress\n"
+        "and the result; see `emp-worker run-plugin --help`.\n",
+        EMP_DEFAULT_CONFIG);
 }
 
 int main(int argc, char **argv)
@@ -53,10 +54,14 @@ int main(int argc, char **argv)
     emp_cli_t cli = {.config_path = EMP_DEFAULT_CONFIG, .gpu = -1};
     int check = 0, list = 0;
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},  {"gpu", required_argument, NULL, 'g'},
-        {"plugin-dir", required_argument, NULL, 'p'}, {"check-config", no_argument, NULL, 't'},
-        {"list-plugins", no_argument, NULL, 'l'},  {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},
+        {"gpu", required_argument, NULL, 'g'},
+        {"plugin-dir", required_argument, NULL, 'p'},
+        {"check-config", no_argument, NULL, 't'},
+        {"list-plugins", no_argument, NULL, 'l'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     /* Subcommands come first: emp-worker run-plugin ... / emp-worker status ... */
     int (*sub)(const emp_cli_t *) = NULL;

@@ -30,26 +30,26 @@ typedef struct emp_plugin_inst {
     void *state;              /* the plugin's own */
     char *path;
     char *name;
-    const emp_connector_cfg_t *cfg; /* borrowed (NULL in run-plugin mode) */
+    const emp_connector_cfg_t *cfg;  /* borrowed (NULL in run-plugin mode) */
     emp_option_override_t *cli_opts; /* borrowed (run-plugin --option k=v) */
     size_t ncli_opts;
-    char **services;          /* owned, NULL-terminated */
+    char **services; /* owned, NULL-terminated */
     size_t nservices;
-    int timeout_minutes;      /* 0 = default */
-    const char *worker_id;    /* borrowed from config */
+    int timeout_minutes;   /* 0 = default */
+    const char *worker_id; /* borrowed from config */
     int gpu;
 
     int created;
-    int started;              /* start was called at least once (stop is due) */
-    int state_ready;          /* emp_inst_state_t, set by the job thread (atomic) */
-    long long next_start_ms;  /* when to try start again (NOT_READY backoff) */
+    int started;             /* start was called at least once (stop is due) */
+    int state_ready;         /* emp_inst_state_t, set by the job thread (atomic) */
+    long long next_start_ms; /* when to try start again (NOT_READY backoff) */
     int start_failures;
 
-    pthread_mutex_t mu;       /* guards models_json and current_job */
+    pthread_mutex_t mu; /* guards models_json and current_job */
     char *models_json;
     struct emp_job *current_job;
 
-    char **used_keys;         /* option keys asked for during create */
+    char **used_keys; /* option keys asked for during create */
     size_t nused;
     emp_errlist_t *opt_errors; /* where option errors go during create (borrowed) */
 } emp_plugin_inst_t;

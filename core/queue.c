@@ -142,10 +142,26 @@ int emp_queue_register(emp_queue_t *q)
         ev = registration_events(q, ms, &status_msg);
         /* the counters start at 0 when the process starts; a re-registration after a
          * reconnect keeps them */
-        const char *hm[] = {"HSET", wkey, "worker_id", c->worker_id, "machine_id", c->machine_id,
-                            "capabilities", q->caps_json, "status", "idle", "connected_at",
-                            q->connected_at, "last_heartbeat", iso, "current_job_id", "",
-                            "total_jobs_completed", "0", "total_jobs_failed", "0"};
+        const char *hm[] = {"HSET",
+                            wkey,
+                            "worker_id",
+                            c->worker_id,
+                            "machine_id",
+                            c->machine_id,
+                            "capabilities",
+                            q->caps_json,
+                            "status",
+                            "idle",
+                            "connected_at",
+                            q->connected_at,
+                            "last_heartbeat",
+                            iso,
+                            "current_job_id",
+                            "",
+                            "total_jobs_completed",
+                            "0",
+                            "total_jobs_failed",
+                            "0"};
         q_append_argv(q, q->registered ? 16 : 20, hm, NULL);
         const char *sadd[] = {"SADD", "workers:active", c->worker_id};
         q_append_argv(q, 3, sadd, NULL);
@@ -266,8 +282,8 @@ static int sweep_one(emp_queue_t *q, const char *wid, int force)
     char iso[40], ms[32];
     emp_iso_now(iso, sizeof iso);
     snprintf(ms, sizeof ms, "%lld", emp_epoch_ms());
-    const char *argv[] = {wid, iso, ms, force ? "1" : "0", q->cfg->worker_id, q->cfg->machine_id,
-                          EMP_VERSION};
+    const char *argv[] = {
+        wid, iso, ms, force ? "1" : "0", q->cfg->worker_id, q->cfg->machine_id, EMP_VERSION};
     redisReply *r = q_script(q, EMP_SCRIPT_SWEEP, 7, argv);
     if (r == NULL)
         return -1;
@@ -386,8 +402,8 @@ struct emp_job *emp_queue_decode_claim(const char *text, size_t len)
     const cJSON *svc = cJSON_GetObjectItemCaseSensitive(job, "service_required");
     const cJSON *jt = cJSON_GetObjectItemCaseSensitive(job, "job_type");
     const char *service = cJSON_IsString(svc) && svc->valuestring[0] ? svc->valuestring
-                          : cJSON_IsString(jt)                        ? jt->valuestring
-                                                                      : "";
+                          : cJSON_IsString(jt)                       ? jt->valuestring
+                                                                     : "";
     struct emp_job *j = emp_job_new(id->valuestring, service, names, values, k);
     for (size_t i = 0; i < k; i++)
         if (owned[i])
@@ -525,11 +541,11 @@ int emp_queue_complete(emp_queue_t *q, struct emp_job *job, const char *result_j
     char *cj = q_msg_complete_job(q, job, jr, ms);
     char *st = q_msg_worker_status(q, "busy", "idle", NULL, ms);
     char *me = q_msg_machine_event(q, "idle", NULL, ms);
-    const char *argv[] = {job->id, q->cfg->worker_id, iso, "", att, val, cj, st,
-                          q->machine_channel, me};
-    q_script_call_t calls[2] = {{EMP_SCRIPT_PROGRESS, 6, pargv},
-                                {EMP_SCRIPT_COMPLETE, 10, argv}};
-    redisReply *r = pm ? q_script_pipeline(q, 2, calls) : q_script(q, EMP_SCRIPT_COMPLETE, 10, argv);
+    const char *argv[] = {job->id, q->cfg->worker_id,  iso, "", att, val, cj,
+                          st,      q->machine_channel, me};
+    q_script_call_t calls[2] = {{EMP_SCRIPT_PROGRESS, 6, pargv}, {EMP_SCRIPT_COMPLETE, 10, argv}};
+    redisReply *r =
+        pm ? q_script_pipeline(q, 2, calls) : q_script(q, EMP_SCRIPT_COMPLETE, 10, argv);
     free(pm);
     free(jr);
     free(att);
@@ -563,10 +579,21 @@ int emp_queue_fail(emp_queue_t *q, struct emp_job *job, int retryable, int immed
     snprintf(jitter, sizeof jitter, "%.6f", (double)random() / (double)RAND_MAX);
     char *st = q_msg_worker_status(q, "busy", "idle", NULL, ms);
     char *me = q_msg_machine_event(q, "idle", NULL, ms);
-    const char *argv[] = {job->id, q->cfg->worker_id, iso, msbuf, retryable ? "1" : "0",
-                          message ? message : "unknown error", base, cap, jitter,
-                          q->cfg->machine_id, EMP_VERSION, code ? code : "error", st,
-                          q->machine_channel, me};
+    const char *argv[] = {job->id,
+                          q->cfg->worker_id,
+                          iso,
+                          msbuf,
+                          retryable ? "1" : "0",
+                          message ? message : "unknown error",
+                          base,
+                          cap,
+                          jitter,
+                          q->cfg->machine_id,
+                          EMP_VERSION,
+                          code ? code : "error",
+                          st,
+                          q->machine_channel,
+                          me};
     redisReply *r = q_script(q, EMP_SCRIPT_FAIL, 15, argv);
     free(st);
     free(me);

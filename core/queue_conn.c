@@ -221,14 +221,15 @@ redisReply *q_script_pipeline(emp_queue_t *q, int n, const q_script_call_t *call
 
 static redisContext *open_one(emp_queue_t *q, const emp_redis_url_t *u)
 {
-    struct timeval ct = {q->cfg->connect_timeout_ms / 1000, (q->cfg->connect_timeout_ms % 1000) * 1000};
-    struct timeval tt = {q->cfg->command_timeout_ms / 1000, (q->cfg->command_timeout_ms % 1000) * 1000};
+    struct timeval ct = {q->cfg->connect_timeout_ms / 1000,
+                         (q->cfg->connect_timeout_ms % 1000) * 1000};
+    struct timeval tt = {q->cfg->command_timeout_ms / 1000,
+                         (q->cfg->command_timeout_ms % 1000) * 1000};
     redisContext *c = u->socket ? redisConnectUnixWithTimeout(u->socket, ct)
                                 : redisConnectWithTimeout(u->host, u->port, ct);
     if (c == NULL || c->err) {
         q_set_err(q, "cannot connect to Redis at %s%s%d: %s", u->socket ? u->socket : u->host,
-                  u->socket ? "" : ":", u->socket ? 0 : u->port,
-                  c ? c->errstr : "out of memory");
+                  u->socket ? "" : ":", u->socket ? 0 : u->port, c ? c->errstr : "out of memory");
         if (c)
             redisFree(c);
         return NULL;
@@ -342,13 +343,12 @@ int emp_queue_connect(emp_queue_t *q)
         freeReplyObject(rr);
     }
     return 0;
-fail:
-    {
-        char keep[sizeof q->err];
-        memcpy(keep, q->err, sizeof keep);
-        emp_queue_disconnect(q);
-        memcpy(q->err, keep, sizeof keep);
-    }
+fail : {
+    char keep[sizeof q->err];
+    memcpy(keep, q->err, sizeof keep);
+    emp_queue_disconnect(q);
+    memcpy(q->err, keep, sizeof keep);
+}
     return -1;
 }
 

@@ -20,15 +20,15 @@ enum {
 };
 
 struct emp_queue {
-    const emp_config_t *cfg;   /* borrowed for the queue's lifetime */
-    redisContext *cmd;         /* commands; NULL when disconnected */
-    redisContext *sub;         /* subscriber; NULL when disconnected */
+    const emp_config_t *cfg; /* borrowed for the queue's lifetime */
+    redisContext *cmd;       /* commands; NULL when disconnected */
+    redisContext *sub;       /* subscriber; NULL when disconnected */
     char sha[EMP_SCRIPT_COUNT][48];
-    char *caps_json;           /* FCALL argument */
-    char **services;           /* served (ready) services, NULL-terminated */
+    char *caps_json; /* FCALL argument */
+    char **services; /* served (ready) services, NULL-terminated */
     size_t nservices;
-    char *models_json;         /* {service:[models]} */
-    char *machine_channel;     /* machine:<mid>:worker:<wid> */
+    char *models_json;     /* {service:[models]} */
+    char *machine_channel; /* machine:<mid>:worker:<wid> */
     char connected_at[32];
     int registered;
     char err[512];

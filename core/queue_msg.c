@@ -230,9 +230,9 @@ char *q_build_caps(const emp_queue_t *q)
         }
         cJSON_Delete(custom);
     }
-    const char *fixed[] = {"worker_id", "machine_id", "services", "job_service_required_map",
-                           "hardware", "models", "customer_access", "performance", "metadata",
-                           "workflow_id"};
+    const char *fixed[] = {"worker_id", "machine_id", "services",        "job_service_required_map",
+                           "hardware",  "models",     "customer_access", "performance",
+                           "metadata",  "workflow_id"};
     for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
         cJSON_DeleteItemFromObjectCaseSensitive(j, fixed[i]);
     cJSON_AddStringToObject(j, "worker_id", c->worker_id);

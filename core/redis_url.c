@@ -121,13 +121,15 @@ int emp_redis_url_parse(const char *url, emp_redis_url_t *u, char *err, size_t e
         const char *q = strchr(p, '?');
         size_t plen = q ? (size_t)(q - p) : strlen(p);
         if (plen == 0 || p[0] != '/') {
-            snprintf(err, errlen, "unix:// URL needs an absolute socket path (unix:///run/redis.sock)");
+            snprintf(err, errlen,
+                     "unix:// URL needs an absolute socket path (unix:///run/redis.sock)");
             goto fail;
         }
         u->socket = xstrndup(p, plen);
         if (q) {
             long db;
-            if (strncmp(q, "?db=", 4) != 0 || parse_int(q + 4, strlen(q + 4), 0, 1000000, &db) != 0) {
+            if (strncmp(q, "?db=", 4) != 0 ||
+                parse_int(q + 4, strlen(q + 4), 0, 1000000, &db) != 0) {
                 snprintf(err, errlen, "unix:// URL: only ?db=N is understood after the path");
                 goto fail;
             }
@@ -186,8 +188,9 @@ int emp_redis_url_parse(const char *url, emp_redis_url_t *u, char *err, size_t e
     }
     if (*rest != '\0') {
         /* silently ignoring "?password=..." would fail AUTH later and print the secret */
-        snprintf(err, errlen, "Redis URL: query parameters and fragments are not understood "
-                              "(the password goes before the host: redis://:password@host)");
+        snprintf(err, errlen,
+                 "Redis URL: query parameters and fragments are not understood "
+                 "(the password goes before the host: redis://:password@host)");
         goto fail;
     }
     return 0;

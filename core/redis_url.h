@@ -10,11 +10,11 @@
 #include <stddef.h>
 
 typedef struct emp_redis_url {
-    char *host;      /* NULL for unix sockets */
+    char *host; /* NULL for unix sockets */
     int port;
-    char *socket;    /* NULL for TCP */
-    char *user;      /* NULL = default user */
-    char *password;  /* NULL = no AUTH */
+    char *socket;   /* NULL for TCP */
+    char *user;     /* NULL = default user */
+    char *password; /* NULL = no AUTH */
     int db;
     int tls;
 } emp_redis_url_t;

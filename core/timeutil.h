@@ -4,8 +4,8 @@
 
 #include <stddef.h>
 
-long long emp_mono_ms(void);   /* monotonic, for timers */
-long long emp_epoch_ms(void);  /* wall clock, for the protocol */
+long long emp_mono_ms(void);  /* monotonic, for timers */
+long long emp_epoch_ms(void); /* wall clock, for the protocol */
 /* "2026-11-29T19:06:39.673Z" into buf (>= 25 bytes). Returns buf. */
 char *emp_iso_now(char *buf, size_t len);
 

@@ -34,11 +34,7 @@
 #include "timeutil.h"
 #include "xalloc.h"
 
-typedef enum outcome_kind {
-    OUT_NONE = 0,
-    OUT_COMPLETE,
-    OUT_FAIL
-} outcome_kind_t;
+typedef enum outcome_kind { OUT_NONE = 0, OUT_COMPLETE, OUT_FAIL } outcome_kind_t;
 
 typedef struct worker {
     emp_config_t *cfg;
@@ -174,8 +170,8 @@ static int write_outcome(worker_t *w)
     int rc;
     if (w->outcome == OUT_COMPLETE) {
         rc = emp_queue_complete(w->q, job, job->result ? job->result : "{}", w->out_processing_ms,
-                                w->progress_dirty ? w->progress_frac : -1.0, w->progress_msg,
-                                seen, sizeof seen);
+                                w->progress_dirty ? w->progress_frac : -1.0, w->progress_msg, seen,
+                                sizeof seen);
         if (rc == 1)
             LOG_I("job %s completed in %lld ms", job->id, w->out_processing_ms);
         else if (rc == 0)
@@ -194,8 +190,8 @@ static int write_outcome(worker_t *w)
                   job->id, w->out_code, seen);
     }
     if (rc < 0) {
-        LOG_W("could not write the outcome of job %s (%s); keeping it until Redis is back",
-              job->id, emp_queue_error(w->q));
+        LOG_W("could not write the outcome of job %s (%s); keeping it until Redis is back", job->id,
+              emp_queue_error(w->q));
         return -1;
     }
     clear_job(w);
@@ -239,9 +235,7 @@ static void finish_run(worker_t *w, int value)
         }
     }
     switch (why) {
-    case EMP_CANCEL_USER:
-        set_outcome_fail(w, 0, 0, "cancelled", "Job cancelled by user");
-        break;
+    case EMP_CANCEL_USER: set_outcome_fail(w, 0, 0, "cancelled", "Job cancelled by user"); break;
     case EMP_CANCEL_TIMEOUT:
         snprintf(buf, sizeof buf, "Job timeout after %lld ms",
                  w->job_deadline ? (w->job_deadline - w->job_t0) : 0);
@@ -349,7 +343,8 @@ static void try_claim(worker_t *w)
     w->job = job;
     w->job_t0 = now;
     w->progress_seq = 0;
-    w->last_progress_write = now; /* a job shorter than the interval writes only its final progress */
+    w->last_progress_write =
+        now; /* a job shorter than the interval writes only its final progress */
     emp_plugin_inst_t *inst = plugin_for(w, job->service);
     LOG_I("claimed job %s (service %s)", job->id, job->service);
     if (inst == NULL) {
@@ -393,8 +388,7 @@ static void on_event(const emp_queue_event_t *ev, void *arg)
 {
     worker_t *w = arg;
     if (ev->kind == EMP_QEV_CANCEL) {
-        if (w->job && ev->job_id && strcmp(ev->job_id, w->job->id) == 0 &&
-            w->outcome == OUT_NONE) {
+        if (w->job && ev->job_id && strcmp(ev->job_id, w->job->id) == 0 && w->outcome == OUT_NONE) {
             LOG_I("cancel_job received for the running job %s: stopping it", w->job->id);
             emp_job_cancel(w->job, EMP_CANCEL_USER);
             if (w->job_inst && w->job_inst->desc->cancel)
@@ -446,8 +440,7 @@ static void try_connect(worker_t *w)
         if (n > 0 && !w->first_connect_done)
             LOG_W("requeued %d job(s) this worker held before it restarted", n);
         else if (n > 0)
-            LOG_W("requeued %d job(s) assigned to this worker by a claim whose reply was lost",
-                  n);
+            LOG_W("requeued %d job(s) assigned to this worker by a claim whose reply was lost", n);
         w->first_connect_done = 1;
     }
     emp_queue_register(w->q);
@@ -561,8 +554,8 @@ static void tick(worker_t *w)
     int connected = emp_queue_connected(w->q);
     int plugins_probed = 1;
     for (size_t i = 0; i < w->ninsts; i++)
-        plugins_probed &= __atomic_load_n(&w->insts[i]->state_ready, __ATOMIC_SEQ_CST) !=
-                          EMP_INST_NEW;
+        plugins_probed &=
+            __atomic_load_n(&w->insts[i]->state_ready, __ATOMIC_SEQ_CST) != EMP_INST_NEW;
     if (!connected && now >= w->next_reconnect && (plugins_probed || w->first_connect_done)) {
         try_connect(w);
         connected = emp_queue_connected(w->q);
@@ -599,8 +592,7 @@ static void tick(worker_t *w)
             set_outcome_fail(w, 1, 1, "plugin_stuck", "plugin did not stop after cancellation");
             if (emp_queue_connected(w->q)) {
                 char seen[64];
-                emp_queue_fail(w->q, w->job, 1, 1, w->out_code, w->out_message, seen,
-                               sizeof seen);
+                emp_queue_fail(w->q, w->job, 1, 1, w->out_code, w->out_message, seen, sizeof seen);
             }
             w->exit_code = 3;
             w->done = 2; /* abandon the job thread */
@@ -616,8 +608,8 @@ static void tick(worker_t *w)
     if (!w->job && !w->stopping && emp_queue_connected(w->q) && !emp_jt_busy(w->jt)) {
         int any_ready = 0;
         for (size_t i = 0; i < w->ninsts; i++)
-            any_ready |= __atomic_load_n(&w->insts[i]->state_ready, __ATOMIC_SEQ_CST) ==
-                         EMP_INST_READY;
+            any_ready |=
+                __atomic_load_n(&w->insts[i]->state_ready, __ATOMIC_SEQ_CST) == EMP_INST_READY;
         if (any_ready && (w->claim_now || (w->wake_at && now >= w->wake_at) ||
                           (w->next_poll && now >= w->next_poll) || w->next_poll == 0))
             try_claim(w);

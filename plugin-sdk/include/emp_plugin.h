@@ -75,10 +75,10 @@ typedef struct emp_job emp_job_t;   /* one per job, valid only inside run (and c
 
 /* What run returns. The host turns it into Redis state (see README: "Results and retries"). */
 typedef enum emp_result {
-    EMP_OK = 0,        /* job done; the result set with set_result is published */
-    EMP_RETRY = 1,     /* transient failure (backend down, 5xx, timeout, OOM): requeue with backoff */
-    EMP_FAIL = 2,      /* permanent failure (invalid workflow, 4xx): fail the job, do not retry */
-    EMP_CANCELLED = 3  /* the host asked to cancel and the plugin stopped the backend work */
+    EMP_OK = 0,    /* job done; the result set with set_result is published */
+    EMP_RETRY = 1, /* transient failure (backend down, 5xx, timeout, OOM): requeue with backoff */
+    EMP_FAIL = 2,  /* permanent failure (invalid workflow, 4xx): fail the job, do not retry */
+    EMP_CANCELLED = 3 /* the host asked to cancel and the plugin stopped the backend work */
 } emp_result_t;
 
 /* What start returns. */
@@ -106,31 +106,31 @@ typedef enum emp_log_level {
 /* What http_request returns (also stored in resp->error). Negative values are transport
  * failures: no HTTP status is available (resp->status is 0). */
 typedef enum emp_http_error {
-    EMP_HTTP_OK = 0,            /* a response arrived, whatever its status: check resp->status */
-    EMP_HTTP_E_INVALID = -1,    /* bad arguments: NULL/empty url, struct_size too small, a header
-                                   without ':' or with CR/LF, called from create */
-    EMP_HTTP_E_SCHEME = -2,     /* the URL is not http:// or https:// ("bad scheme") */
-    EMP_HTTP_E_RESOLVE = -3,    /* the host name did not resolve */
-    EMP_HTTP_E_REFUSED = -4,    /* connection refused: nothing listens on that port */
-    EMP_HTTP_E_CONNECT = -5,    /* could not connect for another reason (unreachable, ...) */
-    EMP_HTTP_E_TIMEOUT = -6,    /* connect_timeout_ms or total_timeout_ms expired */
-    EMP_HTTP_E_TOO_LARGE = -7,  /* the response body exceeds max_response_bytes */
-    EMP_HTTP_E_CANCELLED = -8,  /* the job was cancelled while the request was in flight */
-    EMP_HTTP_E_TLS = -9,        /* TLS handshake or certificate verification failed */
-    EMP_HTTP_E_IO = -10,        /* the connection broke, or the answer was not valid HTTP */
-    EMP_HTTP_E_NOMEM = -11      /* the host ran out of memory */
+    EMP_HTTP_OK = 0,           /* a response arrived, whatever its status: check resp->status */
+    EMP_HTTP_E_INVALID = -1,   /* bad arguments: NULL/empty url, struct_size too small, a header
+                                  without ':' or with CR/LF, called from create */
+    EMP_HTTP_E_SCHEME = -2,    /* the URL is not http:// or https:// ("bad scheme") */
+    EMP_HTTP_E_RESOLVE = -3,   /* the host name did not resolve */
+    EMP_HTTP_E_REFUSED = -4,   /* connection refused: nothing listens on that port */
+    EMP_HTTP_E_CONNECT = -5,   /* could not connect for another reason (unreachable, ...) */
+    EMP_HTTP_E_TIMEOUT = -6,   /* connect_timeout_ms or total_timeout_ms expired */
+    EMP_HTTP_E_TOO_LARGE = -7, /* the response body exceeds max_response_bytes */
+    EMP_HTTP_E_CANCELLED = -8, /* the job was cancelled while the request was in flight */
+    EMP_HTTP_E_TLS = -9,       /* TLS handshake or certificate verification failed */
+    EMP_HTTP_E_IO = -10,       /* the connection broke, or the answer was not valid HTTP */
+    EMP_HTTP_E_NOMEM = -11     /* the host ran out of memory */
 } emp_http_error_t;
 
 typedef struct emp_http_request {
-    uint32_t struct_size;        /* sizeof(emp_http_request_t): use EMP_HTTP_REQUEST_INIT */
-    const char *method;          /* "GET", "POST", "PUT", "DELETE", "HEAD", ...; NULL means GET,
-                                    or POST when body is not NULL */
-    const char *url;             /* absolute http:// or https:// URL; any other scheme is refused
-                                    (EMP_HTTP_E_SCHEME). Redirects are not followed (a 3xx is
-                                    returned as is); proxy environment variables are ignored */
-    const char *const *headers;  /* NULL, or a NULL-terminated list of "Name: value" lines (no
-                                    CR/LF). A "Content-Type" for a body is the plugin's job */
-    const void *body;            /* request body or NULL; body_len bytes, need not be text */
+    uint32_t struct_size;       /* sizeof(emp_http_request_t): use EMP_HTTP_REQUEST_INIT */
+    const char *method;         /* "GET", "POST", "PUT", "DELETE", "HEAD", ...; NULL means GET,
+                                   or POST when body is not NULL */
+    const char *url;            /* absolute http:// or https:// URL; any other scheme is refused
+                                   (EMP_HTTP_E_SCHEME). Redirects are not followed (a 3xx is
+                                   returned as is); proxy environment variables are ignored */
+    const char *const *headers; /* NULL, or a NULL-terminated list of "Name: value" lines (no
+                                   CR/LF). A "Content-Type" for a body is the plugin's job */
+    const void *body;           /* request body or NULL; body_len bytes, need not be text */
     size_t body_len;
     uint32_t connect_timeout_ms; /* 0 = 10000 */
     uint32_t total_timeout_ms;   /* whole exchange, connect included. 0 = no limit when a job
@@ -139,15 +139,15 @@ typedef struct emp_http_request {
 } emp_http_request_t;
 
 typedef struct emp_http_response {
-    uint32_t struct_size;     /* sizeof(emp_http_response_t): use EMP_HTTP_RESPONSE_INIT */
-    int status;               /* HTTP status of the final response (200, 404, 503...); 0 when
-                                 no response arrived */
-    int error;                /* emp_http_error_t: the value http_request returned */
-    const char *error_text;   /* one line saying what happened, for logs and fail(): "POST
-                                 http://127.0.0.1:11434/api/generate: connection refused".
-                                 "" on success. Never contains the URL's query or userinfo */
-    const char *body;         /* body_len bytes, followed by a NUL that body_len does not count
-                                 (so a JSON body can be parsed as a string). "" when empty */
+    uint32_t struct_size;   /* sizeof(emp_http_response_t): use EMP_HTTP_RESPONSE_INIT */
+    int status;             /* HTTP status of the final response (200, 404, 503...); 0 when
+                               no response arrived */
+    int error;              /* emp_http_error_t: the value http_request returned */
+    const char *error_text; /* one line saying what happened, for logs and fail(): "POST
+                               http://127.0.0.1:11434/api/generate: connection refused".
+                               "" on success. Never contains the URL's query or userinfo */
+    const char *body;       /* body_len bytes, followed by a NUL that body_len does not count
+                               (so a JSON body can be parsed as a string). "" when empty */
     size_t body_len;
     const char *content_type; /* the Content-Type header's value, or NULL */
     const char *headers;      /* the final response's header lines, "Name: value\r\n" each */
@@ -161,7 +161,7 @@ typedef struct emp_http_response {
 
 /* The smallest request / response the host accepts: the ABI 1.1 layouts. Pinned: members
  * appended later do not change these. */
-#define EMP_HTTP_REQUEST_MIN_SIZE                                                               \
+#define EMP_HTTP_REQUEST_MIN_SIZE                                                                  \
     (offsetof(emp_http_request_t, max_response_bytes) + sizeof(size_t))
 #define EMP_HTTP_RESPONSE_MIN_SIZE (offsetof(emp_http_response_t, host_private) + sizeof(void *))
 
@@ -197,8 +197,8 @@ typedef struct emp_host_api {
                          double *out);
     int (*option_bool)(emp_host_t *host, const char *key, int def, int *out);
     /* One of `choices` (NULL-terminated); *out_index is the index of the value found. */
-    int (*option_enum)(emp_host_t *host, const char *key, const char *const *choices,
-                       int def_index, int *out_index);
+    int (*option_enum)(emp_host_t *host, const char *key, const char *const *choices, int def_index,
+                       int *out_index);
     /* Record a semantic error about an option (for example "port clashes with ..."): the host
      * prints it with the file:line of `key` (or of the options group when key is absent).
      * Always returns -1 so that create can `return api->option_error(...)`. */
@@ -272,7 +272,7 @@ typedef struct emp_host_api {
 } emp_host_api_t;
 
 /* True when the host's API table includes member `fn` (appended in a later minor). */
-#define EMP_HOST_HAS(api, fn)                                                                   \
+#define EMP_HOST_HAS(api, fn)                                                                      \
     ((api)->struct_size >= offsetof(emp_host_api_t, fn) + sizeof((api)->fn) && (api)->fn != NULL)
 
 /*
@@ -283,8 +283,8 @@ typedef struct emp_plugin {
     uint32_t struct_size; /* sizeof(emp_plugin_t) as the plugin was built */
     uint16_t abi_major;   /* EMP_PLUGIN_ABI_MAJOR */
     uint16_t abi_minor;   /* EMP_PLUGIN_ABI_MINOR */
-    const char *name;     /* short name, [a-z0-9_-], matches the file name (comfyui -> comfyui.so) */
-    const char *version;  /* the plugin's own version, free text */
+    const char *name;    /* short name, [a-z0-9_-], matches the file name (comfyui -> comfyui.so) */
+    const char *version; /* the plugin's own version, free text */
     const char *description;
     /* NULL-terminated list of the job service_required values this plugin serves by default
      * (config may override). NULL means { name }. */
@@ -327,7 +327,7 @@ typedef struct emp_plugin {
 
 /* Same, claiming an older minor: the plugin runs in every host >= 1.minor and checks
  * EMP_HOST_HAS before calling a function appended after `minor`. */
-#define EMP_PLUGIN_HEADER_MINOR(minor)                                                          \
+#define EMP_PLUGIN_HEADER_MINOR(minor)                                                             \
     .struct_size = sizeof(emp_plugin_t), .abi_major = EMP_PLUGIN_ABI_MAJOR, .abi_minor = (minor)
 
 /* The entry symbol every plugin defines: `EMP_PLUGIN_EXPORT const emp_plugin_t

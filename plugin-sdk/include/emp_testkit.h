@@ -66,15 +66,15 @@ emp_result_t emp_tk_run(emp_tk_t *tk, const char *job_id, const char *service,
                         const char *payload_json);
 
 /* What the last run reported. */
-const char *emp_tk_result(const emp_tk_t *tk);       /* set_result text or NULL */
-const char *emp_tk_fail_code(const emp_tk_t *tk);    /* NULL when fail was not called */
+const char *emp_tk_result(const emp_tk_t *tk);    /* set_result text or NULL */
+const char *emp_tk_fail_code(const emp_tk_t *tk); /* NULL when fail was not called */
 const char *emp_tk_fail_message(const emp_tk_t *tk);
 emp_result_t emp_tk_fail_class(const emp_tk_t *tk);
 size_t emp_tk_progress_count(const emp_tk_t *tk);
 double emp_tk_progress_fraction(const emp_tk_t *tk, size_t i);
 const char *emp_tk_progress_message(const emp_tk_t *tk, size_t i); /* "" when NULL was sent */
-const char *emp_tk_models(const emp_tk_t *tk);  /* last set_models text or NULL */
-const char *emp_tk_errors(const emp_tk_t *tk);  /* option errors, one per line, or "" */
+const char *emp_tk_models(const emp_tk_t *tk); /* last set_models text or NULL */
+const char *emp_tk_errors(const emp_tk_t *tk); /* option errors, one per line, or "" */
 const emp_plugin_t *emp_tk_plugin(const emp_tk_t *tk);
 
 /* stop (if started), destroy (if created), dlclose, free. NULL is allowed. */
@@ -90,8 +90,8 @@ void emp_tk_close(emp_tk_t *tk);
  * wait status (-1 for NULL). Stop it with this, by its PID: never with pkill.
  */
 typedef struct emp_tk_proc emp_tk_proc_t;
-emp_tk_proc_t *emp_tk_proc_start(const char *const *argv, unsigned timeout_ms, int *port,
-                                 char *err, size_t errlen);
+emp_tk_proc_t *emp_tk_proc_start(const char *const *argv, unsigned timeout_ms, int *port, char *err,
+                                 size_t errlen);
 long emp_tk_proc_pid(const emp_tk_proc_t *p);
 int emp_tk_proc_stop(emp_tk_proc_t *p);
 

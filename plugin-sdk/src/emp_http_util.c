@@ -34,8 +34,8 @@ static void safe_copy(char *dst, size_t dstlen, const char *s, size_t n)
 
 int emp_http_is_https(const char *url) { return strncasecmp(url, "https://", 8) == 0; }
 
-int emp_http_validate(const emp_http_request_t *req, const emp_http_response_t *resp,
-                      int *resp_ok, char *err, size_t errlen)
+int emp_http_validate(const emp_http_request_t *req, const emp_http_response_t *resp, int *resp_ok,
+                      char *err, size_t errlen)
 {
     *resp_ok = resp != NULL && resp->struct_size >= EMP_HTTP_RESPONSE_MIN_SIZE;
     if (resp == NULL) {
@@ -94,8 +94,8 @@ int emp_http_validate(const emp_http_request_t *req, const emp_http_response_t *
         if (colon == NULL || !is_token(h, (size_t)(colon - h)) || strpbrk(h, "\r\n") != NULL) {
             char shown[48];
             safe_copy(shown, sizeof shown, h, 40);
-            snprintf(err, errlen,
-                     "header %zu (\"%s\") is not a \"Name: value\" line without CR/LF", i, shown);
+            snprintf(err, errlen, "header %zu (\"%s\") is not a \"Name: value\" line without CR/LF",
+                     i, shown);
             return EMP_HTTP_E_INVALID;
         }
     }
@@ -123,8 +123,7 @@ uint32_t emp_http_total_timeout(const emp_http_request_t *req, int have_job)
 
 size_t emp_http_max_response(const emp_http_request_t *req)
 {
-    return req->max_response_bytes ? req->max_response_bytes
-                                    : EMP_HTTP_DEFAULT_MAX_RESPONSE_BYTES;
+    return req->max_response_bytes ? req->max_response_bytes : EMP_HTTP_DEFAULT_MAX_RESPONSE_BYTES;
 }
 
 void emp_http_url_for_log(const char *url, char *buf, size_t len)

@@ -21,8 +21,8 @@
 /* Check req (and that resp can be written). Returns EMP_HTTP_OK, EMP_HTTP_E_INVALID or
  * EMP_HTTP_E_SCHEME with the reason (no "METHOD url:" prefix) in err. resp_ok is set to 1
  * when resp is large enough to be filled in, even if req is bad. */
-int emp_http_validate(const emp_http_request_t *req, const emp_http_response_t *resp,
-                      int *resp_ok, char *err, size_t errlen);
+int emp_http_validate(const emp_http_request_t *req, const emp_http_response_t *resp, int *resp_ok,
+                      char *err, size_t errlen);
 
 /* The method actually sent: req->method, else GET / POST (body present). */
 const char *emp_http_method(const emp_http_request_t *req);

@@ -37,8 +37,8 @@ int emp_plugin_check(const emp_plugin_t *p, const char *what, char *err, size_t 
         snprintf(err, errlen, "%s: descriptor has no name", what);
         return -1;
     }
-    const char *missing = p->create == NULL ? "create"
-                          : p->run == NULL  ? "run"
+    const char *missing = p->create == NULL    ? "create"
+                          : p->run == NULL     ? "run"
                           : p->destroy == NULL ? "destroy"
                                                : NULL;
     if (missing != NULL) {
@@ -49,8 +49,7 @@ int emp_plugin_check(const emp_plugin_t *p, const char *what, char *err, size_t 
     return 0;
 }
 
-const emp_plugin_t *emp_plugin_open(const char *path, void **handle_out, char *err,
-                                    size_t errlen)
+const emp_plugin_t *emp_plugin_open(const char *path, void **handle_out, char *err, size_t errlen)
 {
     *handle_out = NULL;
     dlerror();

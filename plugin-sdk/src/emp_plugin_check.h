@@ -19,7 +19,6 @@ int emp_plugin_check(const emp_plugin_t *p, const char *what, char *err, size_t 
 /* dlopen (RTLD_NOW|RTLD_LOCAL) + dlsym of the entry + emp_plugin_check. On success returns the
  * descriptor and stores the dlopen handle in *handle_out (caller dlcloses it). On failure NULL
  * and a precise reason in err. Performs no permission checks (the host's loader does those). */
-const emp_plugin_t *emp_plugin_open(const char *path, void **handle_out, char *err,
-                                    size_t errlen);
+const emp_plugin_t *emp_plugin_open(const char *path, void **handle_out, char *err, size_t errlen);
 
 #endif

@@ -59,7 +59,7 @@ struct emp_tk {
     tk_kv_t *fields;
     size_t nfields;
     unsigned cancel_after_ms;
-    int in_create; /* create is running: the HTTP helper refuses network I/O */
+    int in_create;          /* create is running: the HTTP helper refuses network I/O */
     pthread_mutex_t run_mu; /* guards `running`: a cancel never races the end of a run */
     struct emp_job *running;
     pthread_mutex_t mu; /* guards the recorded outputs below (progress may come from any thread) */
@@ -319,7 +319,10 @@ static emp_result_t tk_fail(emp_job_t *job, emp_result_t cls, const char *code, 
     return cls;
 }
 
-static int tk_cancelled(emp_job_t *job) { return __atomic_load_n(&job->cancelled, __ATOMIC_SEQ_CST); }
+static int tk_cancelled(emp_job_t *job)
+{
+    return __atomic_load_n(&job->cancelled, __ATOMIC_SEQ_CST);
+}
 static int tk_cancel_fd(emp_job_t *job) { return job->cancel_pipe[0]; }
 
 static int tk_sleep_ms(emp_job_t *job, unsigned ms)
@@ -550,7 +553,10 @@ emp_result_t emp_tk_run(emp_tk_t *tk, const char *job_id, const char *service,
                         const char *payload_json)
 {
     tk_clear_outputs(tk);
-    struct emp_job job = {.tk = tk, .id = job_id, .service = service, .payload = payload_json,
+    struct emp_job job = {.tk = tk,
+                          .id = job_id,
+                          .service = service,
+                          .payload = payload_json,
                           .payload_len = strlen(payload_json)};
     if (pipe(job.cancel_pipe) != 0)
         abort();

@@ -358,8 +358,7 @@ static int do_connect(tk_conn_t *c, const tk_url_t *u, uint32_t connect_ms, uint
     long long cdeadline = now_ms() + connect_ms;
     int last = 0, fd = -1;
     for (struct addrinfo *a = ai; a != NULL && fd < 0; a = a->ai_next) {
-        int s = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                       a->ai_protocol);
+        int s = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
         if (s < 0) {
             last = errno;
             continue;
@@ -478,7 +477,9 @@ int tk_http_request(int cancel_fd, volatile int *cancelled, const emp_http_reque
     tk_resp_t *r = calloc(1, sizeof *r);
     if (r == NULL)
         abort();
-    tk_conn_t c = {.fd = -1, .cancel_fd = cancel_fd, .cancelled = cancelled,
+    tk_conn_t c = {.fd = -1,
+                   .cancel_fd = cancel_fd,
+                   .cancelled = cancelled,
                    .deadline = total_ms ? now_ms() + total_ms : 0};
     if (is_cancelled(&c))
         return resp_fail(req, resp, r, EMP_HTTP_E_CANCELLED, EMP_HTTP_TXT_CANCELLED);
@@ -538,14 +539,15 @@ int tk_http_request(int cancel_fd, volatile int *cancelled, const emp_http_reque
             if (h < 0 || (h == 0 && eof)) {
                 err = EMP_HTTP_E_IO;
                 snprintf(reason, sizeof reason,
-                         h == -2 ? "response headers larger than 65536 bytes"
+                         h == -2       ? "response headers larger than 65536 bytes"
                          : in.len == 0 ? "the server closed the connection without answering"
                                        : "malformed HTTP response");
                 goto done;
             }
             if (h == 0)
                 continue;
-            if (ps.content_length >= 0 && !ps.no_body && (unsigned long long)ps.content_length > max) {
+            if (ps.content_length >= 0 && !ps.no_body &&
+                (unsigned long long)ps.content_length > max) {
                 err = EMP_HTTP_E_TOO_LARGE;
                 emp_http_too_large_reason(max, reason, sizeof reason);
                 goto done;

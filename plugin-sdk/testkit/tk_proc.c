@@ -77,8 +77,8 @@ int emp_tk_proc_stop(emp_tk_proc_t *p)
     return st;
 }
 
-emp_tk_proc_t *emp_tk_proc_start(const char *const *argv, unsigned timeout_ms, int *port,
-                                 char *err, size_t errlen)
+emp_tk_proc_t *emp_tk_proc_start(const char *const *argv, unsigned timeout_ms, int *port, char *err,
+                                 size_t errlen)
 {
     int fds[2];
     if (argv == NULL || argv[0] == NULL) {

@@ -34,11 +34,11 @@
 typedef struct hj_state {
     const emp_host_api_t *api;
     emp_host_t *host;
-    char base[320];       /* scheme://host:port */
-    const char *path;     /* borrowed from the host until destroy */
+    char base[320];   /* scheme://host:port */
+    const char *path; /* borrowed from the host until destroy */
     const char *probe_path;
     const char *model;
-    char *auth_header;    /* "Authorization: Bearer ...", or NULL */
+    char *auth_header; /* "Authorization: Bearer ...", or NULL */
     long long connect_timeout_ms, timeout_ms, max_response_bytes;
 } hj_state_t;
 
@@ -69,8 +69,7 @@ static int hj_create(const emp_host_api_t *api, emp_host_t *host, void **state_o
     bad |= api->option_string(host, "probe_path", "/api/tags", &s->probe_path) < 0;
     bad |= api->option_string(host, "model", "llama3", &s->model) < 0;
     bad |= api->option_string(host, "api_key", "", &api_key) < 0;
-    bad |= api->option_int(host, "connect_timeout_ms", 2000, 1, 600000,
-                           &s->connect_timeout_ms) < 0;
+    bad |= api->option_int(host, "connect_timeout_ms", 2000, 1, 600000, &s->connect_timeout_ms) < 0;
     bad |= api->option_int(host, "timeout_ms", 300000, 1, 86400000, &s->timeout_ms) < 0;
     bad |= api->option_int(host, "max_response_bytes", 8 << 20, 1024, 1LL << 30,
                            &s->max_response_bytes) < 0;
@@ -151,8 +150,8 @@ static emp_start_t hj_start(void *state)
     emp_http_response_t resp = {EMP_HTTP_RESPONSE_INIT};
     /* no job here, so not cancellable: keep it short */
     long long t = s->connect_timeout_ms + 5000;
-    int rc = hj_request(s, NULL, "GET", s->probe_path, NULL, 0, t < s->timeout_ms ? t : s->timeout_ms,
-                        &resp);
+    int rc = hj_request(s, NULL, "GET", s->probe_path, NULL, 0,
+                        t < s->timeout_ms ? t : s->timeout_ms, &resp);
     emp_start_t ret = EMP_START_NOT_READY;
     if (rc != EMP_HTTP_OK) {
         api->log(s->host, EMP_LOG_WARN, "backend not ready: %s", resp.error_text);
@@ -214,10 +213,8 @@ static const struct {
     emp_result_t cls;
     const char *code;
 } status_table[] = {
-    {408, 408, EMP_RETRY, "backend_busy"},
-    {429, 429, EMP_RETRY, "backend_busy"},
-    {400, 499, EMP_FAIL, "backend_rejected"},
-    {500, 599, EMP_RETRY, "backend_error"},
+    {408, 408, EMP_RETRY, "backend_busy"},    {429, 429, EMP_RETRY, "backend_busy"},
+    {400, 499, EMP_FAIL, "backend_rejected"}, {500, 599, EMP_RETRY, "backend_error"},
     {0, 999, EMP_FAIL, "unexpected_status"},
 };
 
@@ -240,9 +237,9 @@ static char *hj_body(const hj_state_t *s, const char *payload, size_t len, int h
     size_t cap = inner + strlen(model_json) + 64;
     char *body = malloc(cap);
     if (body != NULL) {
-        int n = snprintf(body, cap, "{%s%s%s%s", has_model ? "" : "\"model\":",
-                         has_model ? "" : model_json, has_model ? "" : ",",
-                         has_stream ? "" : "\"stream\":false,");
+        int n = snprintf(body, cap, "{%s%s%s%s",
+                         has_model ? "" : "\"model\":", has_model ? "" : model_json,
+                         has_model ? "" : ",", has_stream ? "" : "\"stream\":false,");
         memcpy(body + n, open + 1, inner);
         body[n + inner] = '}';
         body[n + inner + 1] = '\0';

@@ -18,12 +18,12 @@
 #include "emp_testkit.h"
 
 static int failures;
-#define CHECK(cond)                                                                             \
-    do {                                                                                        \
-        if (!(cond)) {                                                                          \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);            \
-            failures++;                                                                         \
-        }                                                                                       \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
+            failures++;                                                                            \
+        }                                                                                          \
     } while (0)
 #define CHECK_STR(a, b) CHECK((a) != NULL && strcmp((a), (b)) == 0)
 #define CHECK_HAS(s, sub) CHECK((s) != NULL && strstr((s), (sub)) != NULL)
@@ -64,15 +64,16 @@ static emp_tk_t *open_kit(const char *const *opts)
 static char *backend_get(const char *path)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
         close(fd);
         return NULL;
     }
     char req[256];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-                     path);
+    int n =
+        snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
     if (write(fd, req, (size_t)n) != n) {
         close(fd);
         return NULL;
@@ -140,7 +141,8 @@ static void test_classification(void)
         {"{\"prompt\": \"garbage\"}", EMP_RETRY, "bad_response", "not a JSON object"},
         {"[1, 2]", EMP_FAIL, "bad_input", "not a JSON object"},
         {"{\"text\": \"no prompt\"}", EMP_FAIL, "bad_input", "no \"prompt\""},
-        {"{\"prompt\": \"x\", \"stream\": true}", EMP_FAIL, "bad_input", "\"stream\" must be false"},
+        {"{\"prompt\": \"x\", \"stream\": true}", EMP_FAIL, "bad_input",
+         "\"stream\" must be false"},
         {"{\"prompt\": \"x\", \"model\": 7}", EMP_FAIL, "bad_input", "\"model\" must be a string"},
     };
     emp_tk_t *tk = open_kit(NULL);
