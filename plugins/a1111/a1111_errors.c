@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "a1111_buf.h"
+#include "ebuf.h"
 
 /* Bodies larger than this are not parsed (A1111's error bodies are a few hundred bytes). */
 #define A1111_ERROR_BODY_PARSE_MAX (1024 * 1024)
@@ -57,11 +57,11 @@ static int contains_nocase(const char *hay, const char *needle)
 }
 
 /* Appends text, replacing control bytes with spaces, so a message stays one line. */
-static void put_clean(a1111_buf_t *b, const char *s, size_t n)
+static void put_clean(ebuf_t *b, const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         char c = iscntrl((unsigned char)s[i]) ? ' ' : s[i];
-        if (a1111_buf_append(b, &c, 1) != 0)
+        if (ebuf_append(b, &c, 1) != 0)
             return;
     }
 }
@@ -73,38 +73,38 @@ static const char *str_field(const cJSON *obj, const char *name)
 }
 
 /* FastAPI's 422: {"detail": [{"loc": [...], "msg": "...", "type": "..."}, ...]} */
-static void put_validation(a1111_buf_t *b, const cJSON *list)
+static void put_validation(ebuf_t *b, const cJSON *list)
 {
     int n = 0, total = cJSON_GetArraySize(list);
     const cJSON *e;
-    a1111_buf_puts(b, "validation failed: ");
+    ebuf_puts(b, "validation failed: ");
     cJSON_ArrayForEach(e, list)
     {
         if (n == A1111_ERROR_MAX_FIELDS) {
-            a1111_buf_printf(b, "; (+%d more)", total - n);
+            ebuf_printf(b, "; (+%d more)", total - n);
             break;
         }
         if (n++)
-            a1111_buf_puts(b, "; ");
+            ebuf_puts(b, "; ");
         const cJSON *loc = cJSON_GetObjectItemCaseSensitive(e, "loc"), *l;
         int first = 1;
         cJSON_ArrayForEach(l, loc)
         {
             if (cJSON_IsString(l)) {
                 if (!first)
-                    a1111_buf_puts(b, ".");
+                    ebuf_puts(b, ".");
                 put_clean(b, l->valuestring, strlen(l->valuestring));
             } else if (cJSON_IsNumber(l)) {
-                a1111_buf_printf(b, "[%.0f]", l->valuedouble);
+                ebuf_printf(b, "[%.0f]", l->valuedouble);
             }
             first = 0;
         }
         const char *msg = str_field(e, "msg"), *type = str_field(e, "type");
-        a1111_buf_puts(b, first ? "" : ": ");
+        ebuf_puts(b, first ? "" : ": ");
         if (msg)
             put_clean(b, msg, strlen(msg));
         if (type)
-            a1111_buf_printf(b, " (%.60s)", type);
+            ebuf_printf(b, " (%.60s)", type);
     }
 }
 
@@ -113,7 +113,7 @@ void a1111_error_from_http(long status, const char *body, size_t len, a1111_erro
     cJSON *root = NULL;
     const char *error = NULL, *detail = NULL, *errors = NULL;
     const cJSON *detail_list = NULL;
-    a1111_buf_t msg;
+    ebuf_t msg;
 
     if (body && len > 0 && len <= A1111_ERROR_BODY_PARSE_MAX)
         root = cJSON_ParseWithLength(body, len);
@@ -139,11 +139,11 @@ void a1111_error_from_http(long status, const char *body, size_t len, a1111_erro
         break;
     }
 
-    a1111_buf_init(&msg, sizeof out->message - 1);
-    a1111_buf_printf(&msg, "A1111 HTTP %ld", status);
+    ebuf_init(&msg, sizeof out->message - 1);
+    ebuf_printf(&msg, "A1111 HTTP %ld", status);
     if (error)
-        a1111_buf_printf(&msg, " %.80s", error);
-    a1111_buf_puts(&msg, ": ");
+        ebuf_printf(&msg, " %.80s", error);
+    ebuf_puts(&msg, ": ");
     if (detail_list)
         put_validation(&msg, detail_list);
     else if (detail || errors) {
@@ -151,24 +151,24 @@ void a1111_error_from_http(long status, const char *body, size_t len, a1111_erro
         const char *text = detail ? detail : errors;
         put_clean(&msg, text, strlen(text));
         if (detail && errors && strcmp(detail, errors) != 0) {
-            a1111_buf_puts(&msg, " (");
+            ebuf_puts(&msg, " (");
             put_clean(&msg, errors, strlen(errors));
-            a1111_buf_puts(&msg, ")");
+            ebuf_puts(&msg, ")");
         }
     } else if (root == NULL && body && len > 0) {
         size_t n = len < 200 ? len : 200;
-        a1111_buf_puts(&msg, "unexpected body: ");
+        ebuf_puts(&msg, "unexpected body: ");
         put_clean(&msg, body, n);
         if (n < len)
-            a1111_buf_puts(&msg, "...");
+            ebuf_puts(&msg, "...");
     } else {
-        a1111_buf_puts(&msg, "no error detail");
+        ebuf_puts(&msg, "no error detail");
     }
 
     out->cls = rule->cls;
     out->code = rule->code;
     out->auth = status == 401;
     snprintf(out->message, sizeof out->message, "%s", msg.data ? msg.data : "A1111 error");
-    a1111_buf_free(&msg);
+    ebuf_free(&msg);
     cJSON_Delete(root);
 }

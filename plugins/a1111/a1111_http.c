@@ -8,7 +8,7 @@ static size_t http_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     a1111_http_t *h = userdata;
     size_t n = size * nmemb;
-    if (a1111_buf_append(&h->body, ptr, n) != 0)
+    if (ebuf_append(&h->body, ptr, n) != 0)
         return CURL_WRITEFUNC_ERROR; /* too large or out of memory: abort the transfer */
     return n;
 }
@@ -19,7 +19,7 @@ int a1111_http_init(a1111_http_t *h, const a1111_config_t *cfg, const char *path
     char url[sizeof cfg->base_url + 128];
     memset(h, 0, sizeof *h);
     h->path = path;
-    a1111_buf_init(&h->body, (size_t)cfg->max_response_bytes);
+    ebuf_init(&h->body, (size_t)cfg->max_response_bytes);
     h->easy = curl_easy_init();
     if (h->easy == NULL)
         return -1;
@@ -69,7 +69,7 @@ void a1111_http_cleanup(a1111_http_t *h)
     if (h->easy)
         curl_easy_cleanup(h->easy);
     curl_slist_free_all(h->headers);
-    a1111_buf_free(&h->body);
+    ebuf_free(&h->body);
     h->easy = NULL;
     h->headers = NULL;
 }

@@ -12,14 +12,14 @@
 
 #include <curl/curl.h>
 
-#include "a1111_buf.h"
 #include "a1111_config.h"
 #include "a1111_errors.h"
+#include "ebuf.h"
 
 typedef struct a1111_http {
     CURL *easy;
     struct curl_slist *headers;
-    a1111_buf_t body; /* response body, capped at max_response_bytes */
+    ebuf_t body; /* response body, capped at max_response_bytes */
     char errbuf[CURL_ERROR_SIZE];
     const char *path; /* static string; for messages */
 } a1111_http_t;

@@ -21,7 +21,7 @@ typedef struct job_ctx {
     emp_job_t *job;
     CURLM *multi;
     a1111_request_t req;
-    a1111_buf_t task_body; /* body of POST /internal/progress for our task id */
+    ebuf_t task_body; /* body of POST /internal/progress for our task id */
     /* One slot per kind of request; `on` = added to the multi handle. */
     a1111_http_t gen, poll, task, intr;
     int gen_on, poll_on, task_on, intr_on;
@@ -255,12 +255,12 @@ static emp_result_t finish(job_ctx_t *c)
         return api->fail(c->job, err.cls, err.code, "%s", err.message);
     }
 
-    a1111_buf_t result;
+    ebuf_t result;
     size_t nimages = 0;
     a1111_result_opts_t o = {c->s->cfg.output, c->s->cfg.output_dir, api->job_id(c->job)};
-    a1111_buf_init(&result, 0);
+    ebuf_init(&result, 0);
     if (a1111_result_build(c->gen.body.data, c->gen.body.len, &o, &result, &nimages, &err) != 0) {
-        a1111_buf_free(&result);
+        ebuf_free(&result);
         return api->fail(c->job, err.cls, err.code, "%s", err.message);
     }
     emp_result_t r = EMP_OK;
@@ -270,7 +270,7 @@ static emp_result_t finish(job_ctx_t *c)
                       "try output = \"files\"", result.len, nimages);
     else
         api->progress(c->job, 1.0, "done");
-    a1111_buf_free(&result);
+    ebuf_free(&result);
     return r;
 }
 
@@ -295,10 +295,10 @@ emp_result_t a1111_job_run(a1111_state_t *s, emp_job_t *job)
         return api->fail(job, EMP_RETRY, "out_of_memory", "cannot create a libcurl multi handle");
     }
     a1111_tracker_init(&c.tracker, a1111_mode_state_job(c.req.mode), s->have_task_progress);
-    a1111_buf_init(&c.task_body, 0);
-    a1111_buf_puts(&c.task_body, "{\"id_task\":");
-    a1111_buf_json_string(&c.task_body, task_id, strlen(task_id));
-    a1111_buf_puts(&c.task_body, ",\"id_live_preview\":-1,\"live_preview\":false}");
+    ebuf_init(&c.task_body, 0);
+    ebuf_puts(&c.task_body, "{\"id_task\":");
+    ebuf_json_cstr(&c.task_body, task_id);
+    ebuf_puts(&c.task_body, ",\"id_live_preview\":-1,\"live_preview\":false}");
     if (c.task_body.failed)
         c.tracker.tracked = 0;
     char first[64];
@@ -319,7 +319,7 @@ emp_result_t a1111_job_run(a1111_state_t *s, emp_job_t *job)
     drop(&c, &c.poll, &c.poll_on);
     drop(&c, &c.task, &c.task_on);
     drop(&c, &c.intr, &c.intr_on);
-    a1111_buf_free(&c.task_body);
+    ebuf_free(&c.task_body);
     a1111_request_free(&c.req);
     return r;
 }

@@ -12,7 +12,7 @@
 static const char a1111_task_probe_body[] =
     "{\"id_task\":\"emp-worker-probe\",\"id_live_preview\":-1,\"live_preview\":false}";
 
-int a1111_models_parse(const char *body, size_t len, a1111_buf_t *out)
+int a1111_models_parse(const char *body, size_t len, ebuf_t *out)
 {
     if (body == NULL || len == 0 || len > A1111_MODELS_BODY_MAX)
         return -1;
@@ -22,7 +22,7 @@ int a1111_models_parse(const char *body, size_t len, a1111_buf_t *out)
         return -1;
     }
     int n = 0;
-    a1111_buf_puts(out, "[");
+    ebuf_puts(out, "[");
     cJSON_ArrayForEach(m, root)
     {
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(m, "model_name");
@@ -31,10 +31,10 @@ int a1111_models_parse(const char *body, size_t len, a1111_buf_t *out)
         if (!cJSON_IsString(name) || name->valuestring[0] == '\0')
             continue;
         if (n++)
-            a1111_buf_puts(out, ",");
-        a1111_buf_json_string(out, name->valuestring, strlen(name->valuestring));
+            ebuf_puts(out, ",");
+        ebuf_json_cstr(out, name->valuestring);
     }
-    a1111_buf_puts(out, "]");
+    ebuf_puts(out, "]");
     cJSON_Delete(root);
     return out->failed ? -1 : 0;
 }
@@ -54,15 +54,15 @@ static void probe_models(a1111_state_t *s)
 {
     a1111_http_t h;
     CURLcode rc;
-    a1111_buf_t names;
-    a1111_buf_init(&names, 0);
+    ebuf_t names;
+    ebuf_init(&names, 0);
     long status = probe(s, &h, "/sdapi/v1/sd-models", NULL, &rc);
     if (status == 200 && a1111_models_parse(h.body.data, h.body.len, &names) == 0)
         s->api->set_models(s->host, names.data);
     else
         s->api->log(s->host, EMP_LOG_WARN, "A1111 GET /sdapi/v1/sd-models failed (%s); "
                     "models not advertised", status ? "bad answer" : curl_easy_strerror(rc));
-    a1111_buf_free(&names);
+    ebuf_free(&names);
     a1111_http_cleanup(&h);
 }
 

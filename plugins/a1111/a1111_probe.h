@@ -10,13 +10,13 @@
 
 #include <stddef.h>
 
-#include "a1111_buf.h"
 #include "a1111_state.h"
+#include "ebuf.h"
 
 emp_start_t a1111_probe(a1111_state_t *s);
 
 /* GET /sdapi/v1/sd-models body -> a JSON array of model names (model_name, else title) in out.
  * 0, or -1 when the body is not a list. Untrusted input; exposed for tests and fuzzing. */
-int a1111_models_parse(const char *body, size_t len, a1111_buf_t *out);
+int a1111_models_parse(const char *body, size_t len, ebuf_t *out);
 
 #endif

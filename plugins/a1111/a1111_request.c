@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "a1111_json.h"
+#include "ejson.h"
 
 /* The reference worker's defaults, applied only to fields the payload lacks. A default is also
  * skipped when the payload sets the field named in `unless` (a legacy sampler_index would
@@ -59,21 +59,21 @@ const char *a1111_mode_name(a1111_mode_t mode)
     return mode == A1111_IMG2IMG ? "img2img" : "txt2img";
 }
 
-static int is_routing_key(const char *s, a1111_span_t key)
+static int is_routing_key(ejson_span_t key)
 {
     for (size_t i = 0; i < sizeof a1111_routing_keys / sizeof a1111_routing_keys[0]; i++)
-        if (a1111_json_string_equals(s, key, a1111_routing_keys[i]))
+        if (ejson_string_equals(key, a1111_routing_keys[i]))
             return 1;
     return 0;
 }
 
 /* An explicit endpoint/mode value -> mode. 0, or -1 when it names nothing we know. */
-static int parse_mode_value(const char *s, a1111_span_t v, a1111_mode_t *mode)
+static int parse_mode_value(ejson_span_t v, a1111_mode_t *mode)
 {
-    if (a1111_json_kind(s, v) != '"')
+    if (ejson_first_char(v.p, v.len) != '"')
         return -1;
     for (size_t i = 0; i < sizeof a1111_mode_names / sizeof a1111_mode_names[0]; i++)
-        if (a1111_json_string_equals(s, v, a1111_mode_names[i].value)) {
+        if (ejson_string_equals(v, a1111_mode_names[i].value)) {
             *mode = a1111_mode_names[i].mode;
             return 0;
         }
@@ -81,51 +81,48 @@ static int parse_mode_value(const char *s, a1111_span_t v, a1111_mode_t *mode)
 }
 
 /* A non-empty array: the payload carries init images. */
-static int non_empty_array(const char *s, a1111_span_t v)
+static int non_empty_array(ejson_span_t v)
 {
-    a1111_json_iter_t it;
-    a1111_span_t e;
-    return a1111_json_array_init(&it, s, v) == 0 && a1111_json_array_next(&it, &e) == 1;
+    ejson_iter_t it;
+    ejson_span_t e;
+    return ejson_array_begin(&it, v.p, v.len) == 0 && ejson_array_next(&it, &e) == 1;
 }
 
 int a1111_request_build(const char *payload, size_t len, const char *task_id,
                         a1111_request_t *out, char *err, size_t errlen)
 {
-    a1111_span_t whole = {0, len};
-    a1111_json_iter_t it;
-    a1111_json_member_t m;
+    ejson_iter_t it;
+    ejson_member_t m;
     int have[A1111_NDEFAULTS] = {0};
     int explicit_mode = 0, has_init = 0, r, first = 1;
     a1111_mode_t mode = A1111_TXT2IMG;
 
     memset(out, 0, sizeof *out);
-    a1111_buf_init(&out->body, 0);
-    if (payload == NULL || a1111_json_validate(payload, len) != 0) {
+    ebuf_init(&out->body, 0);
+    if (payload == NULL || ejson_validate(payload, len) != 0) {
         snprintf(err, errlen, "payload is not valid JSON");
         return -1;
     }
-    if (a1111_json_iter_init(&it, payload, whole) != 0) {
+    if (ejson_object_begin(&it, payload, len) != 0) {
         snprintf(err, errlen, "payload must be a JSON object of txt2img/img2img fields");
         return -1;
     }
     /* First pass: routing and which defaults are needed. */
-    while ((r = a1111_json_iter_next(&it, &m)) == 1) {
-        if (a1111_json_string_equals(payload, m.key, "endpoint") ||
-            a1111_json_string_equals(payload, m.key, "mode")) {
-            if (parse_mode_value(payload, m.value, &mode) != 0) {
+    while ((r = ejson_object_next(&it, &m)) == 1) {
+        if (ejson_string_equals(m.key, "endpoint") || ejson_string_equals(m.key, "mode")) {
+            if (parse_mode_value(m.value, &mode) != 0) {
                 snprintf(err, errlen, "payload field '%s' must be \"txt2img\" or \"img2img\"",
-                         a1111_json_string_equals(payload, m.key, "mode") ? "mode" : "endpoint");
+                         ejson_string_equals(m.key, "mode") ? "mode" : "endpoint");
                 return -1;
             }
             explicit_mode = 1;
             continue;
         }
-        if (a1111_json_string_equals(payload, m.key, "init_images"))
-            has_init = non_empty_array(payload, m.value);
+        if (ejson_string_equals(m.key, "init_images"))
+            has_init = non_empty_array(m.value);
         for (size_t d = 0; d < A1111_NDEFAULTS; d++)
-            if (a1111_json_string_equals(payload, m.key, a1111_defaults[d].key) ||
-                (a1111_defaults[d].unless &&
-                 a1111_json_string_equals(payload, m.key, a1111_defaults[d].unless)))
+            if (ejson_string_equals(m.key, a1111_defaults[d].key) ||
+                (a1111_defaults[d].unless && ejson_string_equals(m.key, a1111_defaults[d].unless)))
                 have[d] = 1;
     }
     if (r < 0) {
@@ -135,28 +132,28 @@ int a1111_request_build(const char *payload, size_t len, const char *task_id,
     out->mode = explicit_mode ? mode : (has_init ? A1111_IMG2IMG : A1111_TXT2IMG);
 
     /* Second pass: copy the user's members verbatim, then defaults, then our task id. */
-    a1111_buf_t *b = &out->body;
-    if (a1111_buf_append(b, "{", 1) != 0)
+    ebuf_t *b = &out->body;
+    if (ebuf_append(b, "{", 1) != 0)
         goto oom;
-    a1111_json_iter_init(&it, payload, whole);
-    while (a1111_json_iter_next(&it, &m) == 1) {
-        if (is_routing_key(payload, m.key))
+    ejson_object_begin(&it, payload, len);
+    while (ejson_object_next(&it, &m) == 1) {
+        if (is_routing_key(m.key))
             continue;
-        if ((!first && a1111_buf_append(b, ",", 1) != 0) ||
-            a1111_buf_append(b, payload + m.member.off, m.member.len) != 0)
+        if ((!first && ebuf_append(b, ",", 1) != 0) ||
+            ebuf_append(b, m.member.p, m.member.len) != 0)
             goto oom;
         first = 0;
     }
     for (size_t d = 0; d < A1111_NDEFAULTS; d++) {
         if (have[d])
             continue;
-        if (a1111_buf_printf(b, "%s\"%s\":%s", first ? "" : ",", a1111_defaults[d].key,
-                             a1111_defaults[d].json) != 0)
+        if (ebuf_printf(b, "%s\"%s\":%s", first ? "" : ",", a1111_defaults[d].key,
+                        a1111_defaults[d].json) != 0)
             goto oom;
         first = 0;
     }
-    if (a1111_buf_printf(b, "%s\"force_task_id\":", first ? "" : ",") != 0 ||
-        a1111_buf_json_string(b, task_id, strlen(task_id)) != 0 || a1111_buf_append(b, "}", 1) != 0)
+    if (ebuf_printf(b, "%s\"force_task_id\":", first ? "" : ",") != 0 ||
+        ebuf_json_cstr(b, task_id) != 0 || ebuf_append(b, "}", 1) != 0)
         goto oom;
     return 0;
 oom:
@@ -165,4 +162,4 @@ oom:
     return -1;
 }
 
-void a1111_request_free(a1111_request_t *req) { a1111_buf_free(&req->body); }
+void a1111_request_free(a1111_request_t *req) { ebuf_free(&req->body); }

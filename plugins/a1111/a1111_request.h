@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#include "a1111_buf.h"
+#include "ebuf.h"
 
 typedef enum a1111_mode { A1111_TXT2IMG = 0, A1111_IMG2IMG = 1 } a1111_mode_t;
 
@@ -24,7 +24,7 @@ const char *a1111_mode_name(a1111_mode_t mode);
 
 typedef struct a1111_request {
     a1111_mode_t mode;
-    a1111_buf_t body; /* owned; free with a1111_request_free */
+    ebuf_t body; /* owned; free with a1111_request_free */
 } a1111_request_t;
 
 /* Builds the request for `payload` (len bytes, not necessarily NUL-terminated). task_id becomes

@@ -9,7 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "a1111_json.h"
+#include "ebase64.h"
+#include "ejson.h"
 
 /* Image kinds recognised by their first bytes. */
 static const struct {
@@ -24,22 +25,7 @@ static const struct {
     {"WEBP", 4, 8, "image/webp", "webp"},
 };
 
-static int b64val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
-
-int a1111_base64_decode(const char *s, size_t len, a1111_buf_t *out)
+int a1111_base64_decode(const char *s, size_t len, ebuf_t *out)
 {
     const char *comma;
     if (len > 5 && memcmp(s, "data:", 5) == 0 && (comma = memchr(s, ',', len)) != NULL) {
@@ -53,7 +39,7 @@ int a1111_base64_decode(const char *s, size_t len, a1111_buf_t *out)
     unsigned long acc = 0;
     int bits = 0;
     for (size_t i = 0; i < len; i++) {
-        int v = b64val((unsigned char)s[i]);
+        int v = ebase64_digit((unsigned char)s[i]);
         if (v < 0)
             return -1;
         acc = (acc << 6) | (unsigned long)v;
@@ -61,7 +47,7 @@ int a1111_base64_decode(const char *s, size_t len, a1111_buf_t *out)
         if (bits >= 8) {
             bits -= 8;
             char c = (char)((acc >> bits) & 0xFF);
-            if (a1111_buf_append(out, &c, 1) != 0)
+            if (ebuf_append(out, &c, 1) != 0)
                 return -1;
         }
     }
@@ -136,28 +122,28 @@ static void remove_written(written_t *w)
 }
 
 /* images array -> "files":[...] (decoding and writing each). */
-static int put_files(const char *body, a1111_span_t images, const a1111_result_opts_t *o,
-                     a1111_buf_t *out, size_t *count, written_t *w, a1111_error_t *err)
+static int put_files(ejson_span_t images, const a1111_result_opts_t *o, ebuf_t *out, size_t *count,
+                     written_t *w, a1111_error_t *err)
 {
-    a1111_json_iter_t it;
-    a1111_span_t e;
-    a1111_buf_t b64, bin;
+    ejson_iter_t it;
+    ejson_span_t e;
+    ebuf_t b64, bin;
     char name[200], path[4096];
     int r, rc = -1;
-    a1111_buf_init(&b64, 0);
-    a1111_buf_init(&bin, 0);
+    ebuf_init(&b64, 0);
+    ebuf_init(&bin, 0);
     safe_name(o->job_id, name, sizeof name);
     if (mkdir(o->output_dir, 0755) != 0 && errno != EEXIST) {
         a1111_error_set(err, EMP_RETRY, "output_write", "cannot create output_dir %s: %s",
                         o->output_dir, strerror(errno));
         goto done;
     }
-    a1111_buf_puts(out, "\"files\":[");
-    a1111_json_array_init(&it, body, images);
-    while ((r = a1111_json_array_next(&it, &e)) == 1) {
-        a1111_buf_reset(&b64);
-        a1111_buf_reset(&bin);
-        if (a1111_json_string_decode(body, e, &b64) != 0 ||
+    ebuf_puts(out, "\"files\":[");
+    ejson_array_begin(&it, images.p, images.len);
+    while ((r = ejson_array_next(&it, &e)) == 1) {
+        ebuf_reset(&b64);
+        ebuf_reset(&bin);
+        if (ejson_string_decode(e, &b64) != 0 ||
             a1111_base64_decode(b64.data ? b64.data : "", b64.len, &bin) != 0 || bin.len == 0) {
             a1111_error_set(err, EMP_RETRY, "bad_response", "A1111 image %zu is not base64", *count);
             goto done;
@@ -179,120 +165,120 @@ static int put_files(const char *body, a1111_span_t images, const a1111_result_o
         w->paths = np;
         memcpy(w->paths[w->n++], path, sizeof path);
         if (*count)
-            a1111_buf_puts(out, ",");
-        a1111_buf_puts(out, "{\"path\":");
-        a1111_buf_json_string(out, path, strlen(path));
-        a1111_buf_printf(out, ",\"mime_type\":\"%s\",\"size\":%zu}",
-                         k >= 0 ? a1111_image_kinds[k].mime : "application/octet-stream", bin.len);
+            ebuf_puts(out, ",");
+        ebuf_puts(out, "{\"path\":");
+        ebuf_json_cstr(out, path);
+        ebuf_printf(out, ",\"mime_type\":\"%s\",\"size\":%zu}",
+                    k >= 0 ? a1111_image_kinds[k].mime : "application/octet-stream", bin.len);
         (*count)++;
     }
-    if (r < 0 || a1111_buf_puts(out, "]") != 0) {
+    if (r < 0 || ebuf_puts(out, "]") != 0) {
         a1111_error_set(err, EMP_RETRY, "out_of_memory", "out of memory writing images");
         goto done;
     }
     rc = 0;
 done:
-    a1111_buf_free(&b64);
-    a1111_buf_free(&bin);
+    ebuf_free(&b64);
+    ebuf_free(&bin);
     return rc;
 }
 
 /* images array -> "images":[...] copied as is, after checking every element is a string. */
-static int put_inline(const char *body, a1111_span_t images, a1111_buf_t *out, size_t *count,
-                      a1111_error_t *err)
+static int put_inline(ejson_span_t images, ebuf_t *out, size_t *count, a1111_error_t *err)
 {
-    a1111_json_iter_t it;
-    a1111_span_t e;
-    a1111_json_array_init(&it, body, images);
-    while (a1111_json_array_next(&it, &e) == 1) {
-        if (a1111_json_kind(body, e) != '"') {
+    ejson_iter_t it;
+    ejson_span_t e;
+    ejson_array_begin(&it, images.p, images.len);
+    while (ejson_array_next(&it, &e) == 1) {
+        if (ejson_first_char(e.p, e.len) != '"') {
             a1111_error_set(err, EMP_RETRY, "bad_response", "A1111 image %zu is not a string",
                             *count);
             return -1;
         }
         (*count)++;
     }
-    a1111_buf_puts(out, "\"images\":");
-    return a1111_buf_append(out, body + images.off, images.len);
+    ebuf_puts(out, "\"images\":");
+    return ebuf_append(out, images.p, images.len);
 }
 
 /* info is a JSON document serialised into a string: put the document itself when it parses,
  * else the string as A1111 sent it. */
-static void put_info(const char *body, int found, a1111_span_t info, a1111_buf_t *out)
+static void put_info(int found, ejson_span_t info, ebuf_t *out)
 {
-    a1111_buf_puts(out, ",\"info\":");
-    if (!found || a1111_json_kind(body, info) == 'n') {
-        a1111_buf_puts(out, "null");
+    ebuf_puts(out, ",\"info\":");
+    if (!found || ejson_first_char(info.p, info.len) == 'n') {
+        ebuf_puts(out, "null");
         return;
     }
-    if (a1111_json_kind(body, info) != '"') {
-        a1111_buf_append(out, body + info.off, info.len); /* already a JSON value */
+    if (ejson_first_char(info.p, info.len) != '"') {
+        ebuf_append(out, info.p, info.len); /* already a JSON value */
         return;
     }
-    a1111_buf_t text;
-    a1111_buf_init(&text, 0);
-    if (a1111_json_string_decode(body, info, &text) == 0 && text.len > 0 &&
-        a1111_json_validate(text.data, text.len) == 0)
-        a1111_buf_append(out, text.data, text.len);
+    ebuf_t text;
+    ebuf_init(&text, 0);
+    if (ejson_string_decode(info, &text) == 0 && text.len > 0 &&
+        ejson_validate(text.data, text.len) == 0)
+        ebuf_append(out, text.data, text.len);
     else
-        a1111_buf_append(out, body + info.off, info.len);
-    a1111_buf_free(&text);
+        ebuf_append(out, info.p, info.len);
+    ebuf_free(&text);
 }
 
-int a1111_result_build(const char *body, size_t len, const a1111_result_opts_t *o,
-                       a1111_buf_t *out, size_t *nimages, a1111_error_t *err)
+int a1111_result_build(const char *body, size_t len, const a1111_result_opts_t *o, ebuf_t *out,
+                       size_t *nimages, a1111_error_t *err)
 {
-    a1111_span_t whole = {0, len}, images = {0, 0}, params = {0, 0}, info = {0, 0};
-    a1111_json_iter_t it;
-    a1111_json_member_t m;
+    ejson_span_t images = {NULL, 0}, params = {NULL, 0}, info = {NULL, 0};
+    ejson_iter_t it;
+    ejson_member_t m;
     written_t w = {NULL, 0};
     int has_images = 0, has_params = 0, has_info = 0, r;
     *nimages = 0;
-    if (body == NULL || a1111_json_validate(body, len) != 0) {
+    if (body == NULL || ejson_validate(body, len) != 0) {
         a1111_error_set(err, EMP_RETRY, "bad_response", "A1111 answered 200 with a body that is not JSON");
         return -1;
     }
-    if (a1111_json_iter_init(&it, body, whole) != 0) {
+    if (ejson_object_begin(&it, body, len) != 0) {
         a1111_error_set(err, EMP_RETRY, "bad_response",
                         "A1111 answered 200 with JSON that is not an object");
         return -1;
     }
     /* One pass over the members (the body may be many megabytes); the last duplicate wins. */
-    while ((r = a1111_json_iter_next(&it, &m)) == 1) {
-        if (a1111_json_string_equals(body, m.key, "images")) {
+    while ((r = ejson_object_next(&it, &m)) == 1) {
+        if (ejson_string_equals(m.key, "images")) {
             images = m.value;
             has_images = 1;
-        } else if (a1111_json_string_equals(body, m.key, "parameters")) {
+        } else if (ejson_string_equals(m.key, "parameters")) {
             params = m.value;
-            has_params = a1111_json_kind(body, params) == '{';
-        } else if (a1111_json_string_equals(body, m.key, "info")) {
+            has_params = ejson_first_char(params.p, params.len) == '{';
+        } else if (ejson_string_equals(m.key, "info")) {
             info = m.value;
             has_info = 1;
         }
     }
     if (r < 0 || !has_images ||
-        (a1111_json_kind(body, images) != '[' && a1111_json_kind(body, images) != 'n')) {
+        (ejson_first_char(images.p, images.len) != '[' &&
+         ejson_first_char(images.p, images.len) != 'n')) {
         a1111_error_set(err, EMP_RETRY, "bad_response", "A1111's answer has no images list");
         return -1;
     }
 
-    a1111_buf_reset(out);
-    a1111_buf_puts(out, "{");
-    if (a1111_json_kind(body, images) == 'n') {
-        a1111_buf_puts(out, o->output == A1111_OUTPUT_FILES ? "\"files\":[]" : "\"images\":[]");
+    ebuf_reset(out);
+    ebuf_puts(out, "{");
+    if (ejson_first_char(images.p, images.len) == 'n') {
+        ebuf_puts(out, o->output == A1111_OUTPUT_FILES ? "\"files\":[]" : "\"images\":[]");
     } else if (o->output == A1111_OUTPUT_FILES) {
-        if (put_files(body, images, o, out, nimages, &w, err) != 0)
+        if (put_files(images, o, out, nimages, &w, err) != 0)
             goto fail;
-    } else if (put_inline(body, images, out, nimages, err) != 0) {
+    } else if (put_inline(images, out, nimages, err) != 0) {
         goto fail;
     }
-    a1111_buf_puts(out, ",\"parameters\":");
+    ebuf_puts(out, ",\"parameters\":");
     if (has_params)
-        a1111_buf_append(out, body + params.off, params.len);
+        ebuf_append(out, params.p, params.len);
     else
-        a1111_buf_puts(out, "null");
-    put_info(body, has_info, info, out);
-    if (a1111_buf_puts(out, "}") != 0 || out->failed) {
+        ebuf_puts(out, "null");
+    put_info(has_info, info, out);
+    if (ebuf_puts(out, "}") != 0 || out->failed) {
         a1111_error_set(err, EMP_RETRY, "out_of_memory", "out of memory building the result");
         goto fail;
     }

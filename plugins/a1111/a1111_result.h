@@ -17,9 +17,9 @@
 
 #include <stddef.h>
 
-#include "a1111_buf.h"
 #include "a1111_config.h"
 #include "a1111_errors.h"
+#include "ebuf.h"
 
 typedef struct a1111_result_opts {
     a1111_output_t output;
@@ -31,11 +31,11 @@ typedef struct a1111_result_opts {
  * *err set: a body that is not A1111's answer (EMP_RETRY "bad_response"), or a file that could
  * not be written (EMP_RETRY "output_write"). Files already written by a failed call are
  * removed. */
-int a1111_result_build(const char *body, size_t len, const a1111_result_opts_t *o,
-                       a1111_buf_t *out, size_t *nimages, a1111_error_t *err);
+int a1111_result_build(const char *body, size_t len, const a1111_result_opts_t *o, ebuf_t *out,
+                       size_t *nimages, a1111_error_t *err);
 
 /* Decodes standard base64 (optional "data:...;base64," prefix, padding optional) into out.
  * 0 / -1. Exposed for tests and fuzzing. */
-int a1111_base64_decode(const char *s, size_t len, a1111_buf_t *out);
+int a1111_base64_decode(const char *s, size_t len, ebuf_t *out);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * test_a1111_units.c - the a1111 connector's pure parts, linked directly (no backend):
- * raw JSON scanning, payload splicing, error classification, progress attribution, result
- * building, and robustness of every parser of untrusted bodies against garbage.
+ * payload splicing, error classification, progress attribution, result building, and
+ * robustness of every parser of untrusted bodies against garbage. The raw JSON scanner itself
+ * is tested in tests/plugin-common.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,13 +17,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "a1111_buf.h"
 #include "a1111_errors.h"
-#include "a1111_json.h"
 #include "a1111_probe.h"
 #include "a1111_progress.h"
 #include "a1111_request.h"
 #include "a1111_result.h"
+#include "ebuf.h"
+#include "ejson.h"
 
 static int count_of(const char *hay, const char *needle)
 {
@@ -30,43 +31,6 @@ static int count_of(const char *hay, const char *needle)
     for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
         n++;
     return n;
-}
-
-/* ---- raw JSON ---- */
-
-static void test_json_validate(void **st)
-{
-    (void)st;
-    const char *good[] = {"{}", " [1, -2.5e+3, \"a\\u00e9\\n\", true, false, null] ", "0",
-                          "{\"a\":{\"b\":[{}]}}", "18446744073709551557", "\"\\ud83d\\ude00\""};
-    const char *bad[] = {"", "{", "{\"a\"}", "[1,]", "{\"a\":1,}", "01", "1.", "-", "tru",
-                         "\"\\x\"", "\"a", "{} x", "[\"\x01\"]", "{'a':1}", "nul", "\"\\u12\""};
-    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
-        assert_int_equal(a1111_json_validate(good[i], strlen(good[i])), 0);
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert_int_equal(a1111_json_validate(bad[i], strlen(bad[i])), -1);
-
-    /* nesting deeper than the limit is refused, not a stack overflow */
-    size_t n = 100000;
-    char *deep = malloc(n);
-    memset(deep, '[', n);
-    assert_int_equal(a1111_json_validate(deep, n), -1);
-    free(deep);
-}
-
-static void test_json_find_and_decode(void **st)
-{
-    (void)st;
-    const char *s = "{\"a\":1,\"k\\u0065y\":\"v1\",\"key\":\"caf\\u00e9 \\ud83d\\ude00 \\\"q\\\"\"}";
-    a1111_span_t whole = {0, strlen(s)}, v;
-    assert_int_equal(a1111_json_find(s, whole, "key", &v), 1); /* the last duplicate wins */
-    a1111_buf_t b;
-    a1111_buf_init(&b, 0);
-    assert_int_equal(a1111_json_string_decode(s, v, &b), 0);
-    assert_string_equal(b.data, "caf\xc3\xa9 \xf0\x9f\x98\x80 \"q\"");
-    a1111_buf_free(&b);
-    assert_int_equal(a1111_json_find(s, whole, "missing", &v), 0);
-    assert_int_equal(a1111_json_find("[1]", (a1111_span_t){0, 3}, "a", &v), -1);
 }
 
 /* ---- request building ---- */
@@ -79,7 +43,7 @@ static char *build(const char *payload, const char *task, a1111_mode_t *mode, ch
     char *out = strdup(r.body.data);
     *mode = r.mode;
     a1111_request_free(&r);
-    assert_int_equal(a1111_json_validate(out, strlen(out)), 0);
+    assert_int_equal(ejson_validate(out, strlen(out)), 0);
     return out;
 }
 
@@ -228,16 +192,17 @@ static void test_errors(void **st)
     assert_int_equal(e.cls, EMP_FAIL);
 
     /* a long validation list is cut, and the message stays bounded */
-    a1111_buf_t big;
-    a1111_buf_init(&big, 0);
-    a1111_buf_puts(&big, "{\"detail\":[");
+    ebuf_t big;
+    ebuf_init(&big, 0);
+    ebuf_puts(&big, "{\"detail\":[");
     for (int i = 0; i < 500; i++)
-        a1111_buf_printf(&big, "%s{\"loc\":[\"body\",\"f%d\"],\"msg\":\"%0300d\",\"type\":\"t\"}", i ? "," : "", i, 0);
-    a1111_buf_puts(&big, "]}");
+        ebuf_printf(&big, "%s{\"loc\":[\"body\",\"f%d\"],\"msg\":\"%0300d\",\"type\":\"t\"}",
+                    i ? "," : "", i, 0);
+    ebuf_puts(&big, "]}");
     e = classify(422, big.data);
     assert_true(strlen(e.message) < sizeof e.message);
     assert_non_null(strstr(e.message, "body.f0"));
-    a1111_buf_free(&big);
+    ebuf_free(&big);
 }
 
 /* ---- progress ---- */
@@ -366,14 +331,14 @@ static const char ok_body[] =
 static void test_result_inline(void **st)
 {
     (void)st;
-    a1111_buf_t out;
+    ebuf_t out;
     a1111_error_t err;
     size_t n;
     a1111_result_opts_t o = {A1111_OUTPUT_INLINE, NULL, "job"};
-    a1111_buf_init(&out, 0);
+    ebuf_init(&out, 0);
     assert_int_equal(a1111_result_build(ok_body, strlen(ok_body), &o, &out, &n, &err), 0);
     assert_int_equal(n, 2);
-    assert_int_equal(a1111_json_validate(out.data, out.len), 0);
+    assert_int_equal(ejson_validate(out.data, out.len), 0);
     assert_non_null(strstr(out.data, "\"images\":[\"iVBORw0KGgo=\",\"iVBORw0KGgo=\"]"));
     assert_non_null(strstr(out.data, "\"parameters\":{\"prompt\":\"p\",\"seed\":18446744073709551557,\"cfg_scale\":7.0}"));
     assert_non_null(strstr(out.data, "\"info\":{\"seed\": 18446744073709551557, \"all_seeds\": "
@@ -392,7 +357,7 @@ static void test_result_inline(void **st)
         assert_int_equal(err.cls, EMP_RETRY);
         assert_string_equal(err.code, "bad_response");
     }
-    a1111_buf_free(&out);
+    ebuf_free(&out);
 }
 
 static void test_result_files(void **st)
@@ -402,11 +367,11 @@ static void test_result_files(void **st)
     assert_non_null(mkdtemp(dir));
     /* an 8-byte PNG signature + 2 bytes, base64 */
     const char *body = "{\"images\":[\"iVBORw0KGgoAAA==\",\"/9j/4AAQ\"],\"parameters\":{},\"info\":\"{}\"}";
-    a1111_buf_t out;
+    ebuf_t out;
     a1111_error_t err;
     size_t n;
     a1111_result_opts_t o = {A1111_OUTPUT_FILES, dir, "job/../x"};
-    a1111_buf_init(&out, 0);
+    ebuf_init(&out, 0);
     assert_int_equal(a1111_result_build(body, strlen(body), &o, &out, &n, &err), 0);
     assert_int_equal(n, 2);
     char p0[512], p1[512];
@@ -427,32 +392,32 @@ static void test_result_files(void **st)
     assert_int_equal(a1111_result_build(bad, strlen(bad), &o, &out, &n, &err), -1);
     assert_string_equal(err.code, "bad_response");
     assert_int_not_equal(stat(p0, &sb), 0);
-    a1111_buf_free(&out);
+    ebuf_free(&out);
     rmdir(dir);
 }
 
 static void test_base64_and_models(void **st)
 {
     (void)st;
-    a1111_buf_t b;
-    a1111_buf_init(&b, 0);
+    ebuf_t b;
+    ebuf_init(&b, 0);
     assert_int_equal(a1111_base64_decode("aGVsbG8=", 8, &b), 0);
     assert_int_equal(b.len, 5);
     assert_memory_equal(b.data, "hello", 5);
-    a1111_buf_reset(&b);
+    ebuf_reset(&b);
     assert_int_equal(a1111_base64_decode("data:image/png;base64,aGk", 25, &b), 0);
     assert_memory_equal(b.data, "hi", 2);
-    a1111_buf_reset(&b);
+    ebuf_reset(&b);
     assert_int_equal(a1111_base64_decode("a", 1, &b), -1);
     assert_int_equal(a1111_base64_decode("a b=", 4, &b), -1);
 
-    a1111_buf_reset(&b);
+    ebuf_reset(&b);
     const char *models = "[{\"title\":\"v1.safetensors [abc]\",\"model_name\":\"v1\"},{\"title\":\"t2\"},{\"x\":1},7]";
     assert_int_equal(a1111_models_parse(models, strlen(models), &b), 0);
     assert_string_equal(b.data, "[\"v1\",\"t2\"]");
-    a1111_buf_reset(&b);
+    ebuf_reset(&b);
     assert_int_equal(a1111_models_parse("{\"detail\":\"Not Found\"}", 22, &b), -1);
-    a1111_buf_free(&b);
+    ebuf_free(&b);
 }
 
 /* ---- garbage: every parser of untrusted bodies, fed random bytes and every truncation ---- */
@@ -462,24 +427,24 @@ static void feed_all(const char *data, size_t len)
     a1111_progress_snap_t ps;
     a1111_task_snap_t ts;
     a1111_error_t e;
-    a1111_buf_t b;
+    ebuf_t b;
     size_t n;
     char err[256];
     a1111_result_opts_t o = {A1111_OUTPUT_INLINE, NULL, "j"};
     a1111_request_t r;
-    a1111_buf_init(&b, 0);
+    ebuf_init(&b, 0);
     a1111_progress_parse(data, len, &ps);
     a1111_task_parse(data, len, &ts);
     a1111_error_from_http(500, data, len, &e);
     a1111_error_from_http(422, data, len, &e);
     a1111_result_build(data, len, &o, &b, &n, (a1111_error_t[1]){0});
-    a1111_buf_reset(&b);
+    ebuf_reset(&b);
     a1111_models_parse(data, len, &b);
-    a1111_buf_reset(&b);
+    ebuf_reset(&b);
     a1111_base64_decode(data, len, &b);
     if (a1111_request_build(data, len, "j", &r, err, sizeof err) == 0)
         a1111_request_free(&r);
-    a1111_buf_free(&b);
+    ebuf_free(&b);
 }
 
 static void test_garbage(void **st)
@@ -515,8 +480,6 @@ int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_json_validate),
-        cmocka_unit_test(test_json_find_and_decode),
         cmocka_unit_test(test_request_defaults_and_raw_bytes),
         cmocka_unit_test(test_request_routing),
         cmocka_unit_test(test_errors),

@@ -2,8 +2,8 @@
  * (a1111_request_build). Invariants: a built body is a JSON object the JSON validator accepts
  * and carries our force_task_id; a refusal has a message. */
 #include "fuzz_common.h"
-#include "a1111_json.h"
 #include "a1111_request.h"
+#include "ejson.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -12,7 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[512] = "";
     if (a1111_request_build(payload, size, "job-0123", &req, err, sizeof err) == 0) {
         FZ_CHECK(req.body.data && req.body.len > 1 && req.body.data[0] == '{');
-        FZ_CHECK(a1111_json_validate(req.body.data, req.body.len) == 0);
+        FZ_CHECK(ejson_validate(req.body.data, req.body.len) == 0);
         FZ_CHECK(memmem(req.body.data, req.body.len, "\"force_task_id\"", 15) != NULL);
         a1111_request_free(&req);
     } else {

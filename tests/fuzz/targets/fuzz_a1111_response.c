@@ -44,26 +44,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     a1111_result_opts_t o = {A1111_OUTPUT_INLINE, NULL, "fuzz-job"};
-    a1111_buf_t out;
-    a1111_buf_init(&out, 64u << 20);
+    ebuf_t out;
+    ebuf_init(&out, 64u << 20);
     size_t nimages = 0;
     a1111_error_t err;
     if (a1111_result_build(body, len, &o, &out, &nimages, &err) == 0)
         FZ_CHECK(out.data && out.len > 0 && out.data[0] == '{');
     else
         FZ_CHECK(err.code != NULL && err.message[0]);
-    a1111_buf_free(&out);
+    ebuf_free(&out);
 
-    a1111_buf_t b64;
-    a1111_buf_init(&b64, 0);
+    ebuf_t b64;
+    ebuf_init(&b64, 0);
     a1111_base64_decode(body, len, &b64);
-    a1111_buf_free(&b64);
+    ebuf_free(&b64);
 
-    a1111_buf_t models;
-    a1111_buf_init(&models, 0);
+    ebuf_t models;
+    ebuf_init(&models, 0);
     if (a1111_models_parse(body, len, &models) == 0)
         FZ_CHECK(models.data && models.data[0] == '[');
-    a1111_buf_free(&models);
+    ebuf_free(&models);
     free(body);
     return 0;
 }
