@@ -6,25 +6,26 @@
 #include <string.h>
 
 #include "comfyui_job_internal.h"
+#include "comfyui_util.h"
 
-static void url_for(job_t *j, cfy_buf_t *b, const char *path)
+static void url_for(job_t *j, ebuf_t *b, const char *path)
 {
-    cfy_buf_reset(b);
-    cfy_buf_str(b, j->s->cfg.base_url);
-    cfy_buf_str(b, path);
+    ebuf_reset(b);
+    ebuf_puts(b, j->s->cfg.base_url);
+    ebuf_puts(b, path);
 }
 
 cfy_http_rc_t cfy_backend(job_t *j, const char *method, const char *path, const char *body,
                           size_t body_len, int cancellable, cfy_http_resp_t *resp)
 {
-    cfy_buf_t url;
-    cfy_buf_init(&url);
+    ebuf_t url;
+    ebuf_init(&url, 0);
     url_for(j, &url, path);
-    if (!cfy_buf_ok(&url))
+    if (!ebuf_ok(&url))
         return CFY_HTTP_EINTERNAL;
     const cfy_config_t *cfg = &j->s->cfg;
     cfy_http_req_t req = {.method = method,
-                          .url = url.p,
+                          .url = url.data,
                           .body = body,
                           .body_len = body_len,
                           .content_type = body ? "application/json" : NULL,
@@ -37,7 +38,7 @@ cfy_http_rc_t cfy_backend(job_t *j, const char *method, const char *path, const 
             req.connect_timeout_ms = CFY_CANCEL_REQUEST_TIMEOUT_MS;
     }
     cfy_http_rc_t rc = cfy_http_request(j->s->http, &req, resp);
-    cfy_buf_free(&url);
+    ebuf_free(&url);
     return rc;
 }
 
@@ -48,7 +49,7 @@ int cfy_backend_queue_position(job_t *j)
     cfy_http_resp_init(&resp);
     int pos = -1;
     if (cfy_backend(j, "GET", "/queue", NULL, 0, 0, &resp) == CFY_HTTP_DONE && resp.status == 200) {
-        cJSON *q = cJSON_ParseWithLength(resp.body.p, resp.body.n);
+        cJSON *q = cJSON_ParseWithLength(resp.body.data, resp.body.len);
         static const char *lists[] = {"queue_running", "queue_pending"};
         if (cJSON_IsObject(q)) {
             pos = 0;
@@ -76,11 +77,11 @@ int cfy_backend_queue_position(job_t *j)
 int cfy_backend_history(job_t *j, cfy_http_resp_t *resp, cfy_history_t *h, char *err, size_t errlen)
 {
     char path[200];
-    cfy_buf_t enc;
-    cfy_buf_init(&enc);
-    cfy_buf_urlencode(&enc, j->prompt_id);
-    snprintf(path, sizeof path, "/history/%s", enc.p ? enc.p : "");
-    cfy_buf_free(&enc);
+    ebuf_t enc;
+    ebuf_init(&enc, 0);
+    cfy_urlencode(&enc, j->prompt_id);
+    snprintf(path, sizeof path, "/history/%s", enc.data ? enc.data : "");
+    ebuf_free(&enc);
     cfy_http_rc_t rc = cfy_backend(j, "GET", path, NULL, 0, 0, resp);
     if (rc != CFY_HTTP_DONE) {
         snprintf(err, errlen, "GET /history: %s", resp->error);
@@ -91,7 +92,8 @@ int cfy_backend_history(job_t *j, cfy_http_resp_t *resp, cfy_history_t *h, char 
         return -1;
     }
     char perr[160];
-    if (cfy_history_parse(resp->body.p, resp->body.n, j->prompt_id, h, perr, sizeof perr) != 0) {
+    if (cfy_history_parse(resp->body.data, resp->body.len, j->prompt_id, h, perr,
+                          sizeof perr) != 0) {
         snprintf(err, errlen, "GET /history: %s", perr);
         return -2;
     }
@@ -118,8 +120,8 @@ stop_rc_t cfy_backend_stop(job_t *j, const char *why)
 {
     cfy_http_resp_t resp;
     cfy_http_resp_init(&resp);
-    cfy_buf_t body;
-    cfy_buf_init(&body);
+    ebuf_t body;
+    ebuf_init(&body, 0);
     stop_rc_t r = STOP_FAILED;
     for (int attempt = 0; attempt < 2; attempt++) {
         int pos = cfy_backend_queue_position(j);
@@ -130,12 +132,12 @@ stop_rc_t cfy_backend_stop(job_t *j, const char *why)
             break;
         }
         if (pos == 2) {
-            cfy_buf_reset(&body);
-            cfy_buf_str(&body, "{\"delete\":[");
-            cfy_buf_json_str(&body, j->prompt_id, (size_t)-1);
-            cfy_buf_str(&body, "]}");
-            if (!cfy_buf_ok(&body) ||
-                cfy_backend(j, "POST", "/queue", body.p, body.n, 0, &resp) != CFY_HTTP_DONE)
+            ebuf_reset(&body);
+            ebuf_puts(&body, "{\"delete\":[");
+            ebuf_json_cstr(&body, j->prompt_id);
+            ebuf_puts(&body, "]}");
+            if (!ebuf_ok(&body) ||
+                cfy_backend(j, "POST", "/queue", body.data, body.len, 0, &resp) != CFY_HTTP_DONE)
                 break;
             j->api->log(j->s->host, EMP_LOG_INFO, "%s: removed pending prompt %s", why,
                         j->prompt_id);
@@ -143,12 +145,12 @@ stop_rc_t cfy_backend_stop(job_t *j, const char *why)
         }
         /* running: servers since 2025-09 interrupt only this prompt; older ones interrupt
          * whatever runs, which we just checked is ours */
-        cfy_buf_reset(&body);
-        cfy_buf_str(&body, "{\"prompt_id\":");
-        cfy_buf_json_str(&body, j->prompt_id, (size_t)-1);
-        cfy_buf_str(&body, "}");
-        if (cfy_buf_ok(&body) &&
-            cfy_backend(j, "POST", "/interrupt", body.p, body.n, 0, &resp) == CFY_HTTP_DONE &&
+        ebuf_reset(&body);
+        ebuf_puts(&body, "{\"prompt_id\":");
+        ebuf_json_cstr(&body, j->prompt_id);
+        ebuf_puts(&body, "}");
+        if (ebuf_ok(&body) &&
+            cfy_backend(j, "POST", "/interrupt", body.data, body.len, 0, &resp) == CFY_HTTP_DONE &&
             resp.status == 200) {
             j->api->log(j->s->host, EMP_LOG_INFO, "%s: interrupted running prompt %s", why,
                         j->prompt_id);
@@ -157,6 +159,6 @@ stop_rc_t cfy_backend_stop(job_t *j, const char *why)
         break;
     }
     cfy_http_resp_free(&resp);
-    cfy_buf_free(&body);
+    ebuf_free(&body);
     return r;
 }

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "comfyui_http.h"
-#include "comfyui_json.h"
 #include "comfyui_util.h"
+#include "ebuf.h"
 
 /* Integer options: key, default, min, max, where it goes. */
 typedef struct int_opt {
@@ -41,24 +41,24 @@ static int host_is_sane(const char *h)
 
 static char *build_auth_header(const cfy_config_t *cfg)
 {
-    cfy_buf_t b;
-    cfy_buf_init(&b);
+    ebuf_t b;
+    ebuf_init(&b, 0);
     if (cfg->token && *cfg->token) {
-        cfy_buf_str(&b, "Bearer ");
-        cfy_buf_str(&b, cfg->token);
+        ebuf_puts(&b, "Bearer ");
+        ebuf_puts(&b, cfg->token);
     } else if (cfg->username && *cfg->username) {
-        cfy_buf_t raw;
-        cfy_buf_init(&raw);
-        cfy_buf_printf(&raw, "%s:%s", cfg->username, cfg->password ? cfg->password : "");
-        cfy_buf_str(&b, "Basic ");
-        cfy_base64_encode(&b, (const unsigned char *)raw.p, raw.n);
-        if (raw.p)
-            memset(raw.p, 0, raw.n); /* do not leave the secret in freed memory */
-        cfy_buf_free(&raw);
+        ebuf_t raw;
+        ebuf_init(&raw, 0);
+        ebuf_printf(&raw, "%s:%s", cfg->username, cfg->password ? cfg->password : "");
+        ebuf_puts(&b, "Basic ");
+        cfy_base64_encode(&b, (const unsigned char *)raw.data, raw.len);
+        if (raw.data)
+            memset(raw.data, 0, raw.len); /* do not leave the secret in freed memory */
+        ebuf_free(&raw);
     } else {
         return NULL;
     }
-    return cfy_buf_take(&b, NULL);
+    return ebuf_take(&b, NULL);
 }
 
 int cfy_config_read(cfy_config_t *cfg, const emp_host_api_t *api, emp_host_t *host)
@@ -125,12 +125,12 @@ int cfy_config_read(cfy_config_t *cfg, const emp_host_api_t *api, emp_host_t *ho
         return -1;
 
     cfg->auth_header = build_auth_header(cfg);
-    cfy_buf_t b;
-    cfy_buf_init(&b);
+    ebuf_t b;
+    ebuf_init(&b, 0);
     int v6 = strchr(cfg->host, ':') != NULL; /* an IPv6 literal needs brackets in a URL */
-    cfy_buf_printf(&b, "%s://%s%s%s:%d", cfg->tls ? "https" : "http", v6 ? "[" : "", cfg->host,
-                   v6 ? "]" : "", cfg->port);
-    cfg->base_url = cfy_buf_take(&b, NULL);
+    ebuf_printf(&b, "%s://%s%s%s:%d", cfg->tls ? "https" : "http", v6 ? "[" : "", cfg->host,
+                v6 ? "]" : "", cfg->port);
+    cfg->base_url = ebuf_take(&b, NULL);
     if (cfg->base_url == NULL || ((have_user || have_token) && cfg->auth_header == NULL)) {
         cfy_config_free(cfg);
         return api->option_error(host, NULL, "out of memory");

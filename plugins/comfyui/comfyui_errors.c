@@ -68,7 +68,7 @@ static const char *str_member(const cJSON *obj, const char *key)
 }
 
 /* Append "s" trimmed of trailing whitespace/newlines (ComfyUI messages end in "\n"). */
-static void add_trimmed(cfy_buf_t *msg, const char *s)
+static void add_trimmed(ebuf_t *msg, const char *s)
 {
     if (s == NULL)
         return;
@@ -77,46 +77,46 @@ static void add_trimmed(cfy_buf_t *msg, const char *s)
         n--;
     for (size_t i = 0; i < n; i++) {
         char c = s[i] == '\n' || s[i] == '\r' || s[i] == '\t' ? ' ' : s[i];
-        cfy_buf_add(msg, &c, 1);
+        ebuf_append(msg, &c, 1);
     }
 }
 
-static void describe_one_error(cfy_buf_t *msg, const cJSON *e)
+static void describe_one_error(ebuf_t *msg, const cJSON *e)
 {
     const cJSON *extra = cJSON_GetObjectItemCaseSensitive(e, "extra_info");
     const char *input = str_member(extra, "input_name");
     const char *m = str_member(e, "message");
     const char *details = str_member(e, "details");
     if (input) {
-        cfy_buf_str(msg, input);
-        cfy_buf_str(msg, ": ");
+        ebuf_puts(msg, input);
+        ebuf_puts(msg, ": ");
     }
     add_trimmed(msg, m ? m : str_member(e, "type"));
     if (details && *details && (input == NULL || strcmp(details, input) != 0)) {
-        cfy_buf_str(msg, " (");
+        ebuf_puts(msg, " (");
         add_trimmed(msg, details);
-        cfy_buf_str(msg, ")");
+        ebuf_puts(msg, ")");
     }
 }
 
-static void describe_node_errors(cfy_buf_t *msg, const cJSON *node_errors, size_t max_len)
+static void describe_node_errors(ebuf_t *msg, const cJSON *node_errors, size_t max_len)
 {
     const cJSON *node;
     cJSON_ArrayForEach(node, node_errors)
     {
-        if (msg->n >= max_len)
+        if (msg->len >= max_len)
             break;
         if (!cJSON_IsObject(node))
             continue;
-        cfy_buf_str(msg, "; node ");
-        cfy_buf_str(msg, node->string ? node->string : "?");
+        ebuf_puts(msg, "; node ");
+        ebuf_puts(msg, node->string ? node->string : "?");
         const char *cls = str_member(node, "class_type");
         if (cls) {
-            cfy_buf_str(msg, " (");
-            cfy_buf_str(msg, cls);
-            cfy_buf_str(msg, ")");
+            ebuf_puts(msg, " (");
+            ebuf_puts(msg, cls);
+            ebuf_puts(msg, ")");
         }
-        cfy_buf_str(msg, ": ");
+        ebuf_puts(msg, ": ");
         const cJSON *errs = cJSON_GetObjectItemCaseSensitive(node, "errors");
         const cJSON *e;
         int first = 1;
@@ -125,32 +125,32 @@ static void describe_node_errors(cfy_buf_t *msg, const cJSON *node_errors, size_
             if (!cJSON_IsObject(e))
                 continue;
             if (!first)
-                cfy_buf_str(msg, ", ");
+                ebuf_puts(msg, ", ");
             first = 0;
             describe_one_error(msg, e);
-            if (msg->n >= max_len)
+            if (msg->len >= max_len)
                 break;
         }
     }
 }
 
-void cfy_prompt_error_describe(const char *body, size_t len, cfy_buf_t *msg, size_t max_len,
+void cfy_prompt_error_describe(const char *body, size_t len, ebuf_t *msg, size_t max_len,
                                char *error_type, size_t type_len)
 {
-    size_t start = msg->n;
+    size_t start = msg->len;
     if (error_type && type_len)
         error_type[0] = '\0';
     cJSON *root = body ? cJSON_ParseWithLength(body, len) : NULL;
     if (!cJSON_IsObject(root)) {
-        cfy_buf_str(msg, "ComfyUI rejected the prompt: ");
+        ebuf_puts(msg, "ComfyUI rejected the prompt: ");
         if (body && len) {
             size_t n = len < 200 ? len : 200;
             for (size_t i = 0; i < n; i++) {
                 char c = (unsigned char)body[i] < 0x20 ? ' ' : body[i];
-                cfy_buf_add(msg, &c, 1);
+                ebuf_append(msg, &c, 1);
             }
         } else {
-            cfy_buf_str(msg, "(empty answer)");
+            ebuf_puts(msg, "(empty answer)");
         }
         cJSON_Delete(root);
         return;
@@ -158,28 +158,28 @@ void cfy_prompt_error_describe(const char *body, size_t len, cfy_buf_t *msg, siz
     const cJSON *err = cJSON_GetObjectItemCaseSensitive(root, "error");
     const char *type = NULL;
     if (cJSON_IsString(err)) { /* old servers: "error": "no prompt" */
-        cfy_buf_str(msg, "ComfyUI rejected the prompt: ");
+        ebuf_puts(msg, "ComfyUI rejected the prompt: ");
         add_trimmed(msg, err->valuestring);
         type = strcasecmp(err->valuestring, "no prompt") == 0 ? "no_prompt" : NULL;
     } else if (cJSON_IsObject(err)) {
         type = str_member(err, "type");
         const char *m = str_member(err, "message");
         const char *details = str_member(err, "details");
-        cfy_buf_str(msg, "ComfyUI rejected the prompt");
+        ebuf_puts(msg, "ComfyUI rejected the prompt");
         if (type) {
-            cfy_buf_str(msg, " (");
-            cfy_buf_str(msg, type);
-            cfy_buf_str(msg, ")");
+            ebuf_puts(msg, " (");
+            ebuf_puts(msg, type);
+            ebuf_puts(msg, ")");
         }
-        cfy_buf_str(msg, ": ");
+        ebuf_puts(msg, ": ");
         add_trimmed(msg, m ? m : "no message");
         if (details && *details) {
-            cfy_buf_str(msg, " [");
+            ebuf_puts(msg, " [");
             add_trimmed(msg, details);
-            cfy_buf_str(msg, "]");
+            ebuf_puts(msg, "]");
         }
     } else {
-        cfy_buf_str(msg, "ComfyUI rejected the prompt (no error object)");
+        ebuf_puts(msg, "ComfyUI rejected the prompt (no error object)");
     }
     const cJSON *ne = cJSON_GetObjectItemCaseSensitive(root, "node_errors");
     if (cJSON_IsObject(ne)) /* [] on old servers: nothing to add */
@@ -187,9 +187,9 @@ void cfy_prompt_error_describe(const char *body, size_t len, cfy_buf_t *msg, siz
     if (type && error_type && type_len)
         snprintf(error_type, type_len, "%s", type);
     cJSON_Delete(root);
-    if (msg->n > start + max_len && msg->p) { /* cut, marking the cut */
-        msg->n = start + max_len;
-        msg->p[msg->n] = '\0';
-        cfy_buf_str(msg, "...");
+    if (msg->len > start + max_len && msg->data) { /* cut, marking the cut */
+        msg->len = start + max_len;
+        msg->data[msg->len] = '\0';
+        ebuf_puts(msg, "...");
     }
 }

@@ -14,7 +14,7 @@
 
 #include <stddef.h>
 
-#include "comfyui_json.h"
+#include "ebuf.h"
 
 typedef enum cfy_http_class {
     CFY_HTTP_CLASS_OK = 0, /* 2xx */
@@ -35,7 +35,7 @@ int cfy_exception_is_oom(const char *exception_type, const char *exception_messa
  * Writes at most about max_len bytes. Sets *error_type to a static/borrowed-free copy of the
  * error type word when known ("invalid_prompt", "prompt_outputs_failed_validation",
  * "no_prompt"...), truncated to type_len. */
-void cfy_prompt_error_describe(const char *body, size_t len, cfy_buf_t *msg, size_t max_len,
+void cfy_prompt_error_describe(const char *body, size_t len, ebuf_t *msg, size_t max_len,
                                char *error_type, size_t type_len);
 
 #endif

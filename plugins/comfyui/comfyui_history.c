@@ -129,26 +129,34 @@ int cfy_history_parse(const char *body, size_t len, const char *prompt_id, cfy_h
     memset(h, 0, sizeof *h);
     if (err && errlen)
         err[0] = '\0';
-    cfy_span_t entry;
-    int r = cfy_json_member(body, len, prompt_id, &entry);
+    ejson_span_t entry;
+    int r = ejson_find(body, len, prompt_id, &entry);
     if (r < 0) {
         if (err)
             snprintf(err, errlen, "history is not a JSON object");
         return -1;
     }
-    if (r == 1)
+    if (r == 0)
         return 0; /* pending / unknown */
-    cJSON *root = cJSON_ParseWithLength(entry.p, entry.n);
+    cJSON *root = cJSON_ParseWithLength(entry.p, entry.len);
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         if (err)
             snprintf(err, errlen, "history entry is not an object");
         return -1;
     }
-    cfy_span_t outputs;
-    if (cfy_json_member(entry.p, entry.n, "outputs", &outputs) == 0 &&
-        cfy_json_first_char(outputs.p, outputs.n) == '{')
+    ejson_span_t outputs;
+    if (ejson_find(entry.p, entry.len, "outputs", &outputs) == 1 &&
+        ejson_first_char(outputs.p, outputs.len) == '{')
         h->outputs_raw = outputs;
+    /* the files must come from that same member: of duplicate keys ejson_find takes the last,
+     * cJSON's lookup the first */
+    const cJSON *outs = NULL, *m;
+    cJSON_ArrayForEach(m, root)
+    {
+        if (m->string && strcmp(m->string, "outputs") == 0)
+            outs = m;
+    }
     const cJSON *status = cJSON_GetObjectItemCaseSensitive(root, "status");
     if (cJSON_IsObject(status)) {
         h->has_status = 1;
@@ -156,7 +164,7 @@ int cfy_history_parse(const char *body, size_t len, const char *prompt_id, cfy_h
     } else {
         h->outcome = CFY_HIST_SUCCESS; /* servers before 2024-01 record only finished prompts */
     }
-    int rc = collect_files(h, cJSON_GetObjectItemCaseSensitive(root, "outputs"));
+    int rc = collect_files(h, outs);
     cJSON_Delete(root);
     if (rc != 0) {
         if (err)

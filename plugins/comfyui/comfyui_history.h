@@ -13,7 +13,7 @@
 
 #include <stddef.h>
 
-#include "comfyui_json.h"
+#include "ejson.h"
 
 #define CFY_HISTORY_MAX_FILES 4096
 
@@ -39,7 +39,7 @@ typedef struct cfy_history {
     double ts_start, ts_end; /* epoch ms from messages, 0 when absent (old servers) */
     cfy_file_t *files;
     size_t nfiles;
-    cfy_span_t outputs_raw; /* the entry's "outputs" object, borrowed from the body */
+    ejson_span_t outputs_raw; /* the entry's "outputs" object, borrowed from the body */
 } cfy_history_t;
 
 /* Parse a /history/{id} body for prompt_id. Returns 0 (outcome says what was found) or -1

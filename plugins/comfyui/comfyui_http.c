@@ -15,7 +15,7 @@ struct cfy_http {
 };
 
 typedef struct sink {
-    cfy_buf_t *buf;
+    ebuf_t *buf;
     size_t max;
     int too_big;
 } sink_t;
@@ -50,12 +50,12 @@ void cfy_http_wakeup(cfy_http_t *h)
 void cfy_http_resp_init(cfy_http_resp_t *r)
 {
     memset(r, 0, sizeof *r);
-    cfy_buf_init(&r->body);
+    ebuf_init(&r->body, 0);
 }
 
 void cfy_http_resp_free(cfy_http_resp_t *r)
 {
-    cfy_buf_free(&r->body);
+    ebuf_free(&r->body);
     memset(r, 0, sizeof *r);
 }
 
@@ -75,12 +75,12 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     sink_t *s = ud;
     size_t n = size * nmemb;
-    if (s->buf->n + n > s->max) {
+    if (s->buf->len + n > s->max) {
         s->too_big = 1;
         return 0; /* aborts the transfer */
     }
-    cfy_buf_add(s->buf, ptr, n);
-    return cfy_buf_ok(s->buf) ? n : 0;
+    ebuf_append(s->buf, ptr, n);
+    return ebuf_ok(s->buf) ? n : 0;
 }
 
 static cfy_http_rc_t map_curl_error(CURLcode c)
@@ -176,7 +176,7 @@ static CURL *make_easy(const cfy_http_req_t *req, sink_t *sink, struct curl_slis
 
 cfy_http_rc_t cfy_http_request(cfy_http_t *h, const cfy_http_req_t *req, cfy_http_resp_t *resp)
 {
-    cfy_buf_reset(&resp->body);
+    ebuf_reset(&resp->body);
     resp->status = 0;
     resp->content_type[0] = '\0';
     resp->error[0] = '\0';
@@ -238,7 +238,7 @@ cfy_http_rc_t cfy_http_request(cfy_http_t *h, const cfy_http_req_t *req, cfy_htt
         rc = map_curl_error(result);
         snprintf(resp->error, sizeof resp->error, "%s",
                  errbuf[0] ? errbuf : curl_easy_strerror(result));
-    } else if (!cfy_buf_ok(&resp->body)) {
+    } else if (!ebuf_ok(&resp->body)) {
         rc = CFY_HTTP_EINTERNAL;
         snprintf(resp->error, sizeof resp->error, "out of memory");
     } else {
@@ -247,8 +247,8 @@ cfy_http_rc_t cfy_http_request(cfy_http_t *h, const cfy_http_req_t *req, cfy_htt
         char *ct = NULL;
         if (curl_easy_getinfo(e, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)
             snprintf(resp->content_type, sizeof resp->content_type, "%s", ct);
-        if (resp->body.p == NULL)
-            cfy_buf_add(&resp->body, "", 0);
+        if (resp->body.data == NULL)
+            ebuf_append(&resp->body, "", 0);
     }
 out_easy:
     curl_easy_cleanup(e);

@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "comfyui_json.h"
+#include "ebuf.h"
 
 typedef struct cfy_http cfy_http_t;
 
@@ -47,7 +47,7 @@ typedef struct cfy_http_req {
 
 typedef struct cfy_http_resp {
     long status;
-    cfy_buf_t body;
+    ebuf_t body;
     char content_type[128];
     char error[256]; /* transport error text when rc != DONE */
 } cfy_http_resp_t;

@@ -153,14 +153,14 @@ static emp_result_t upload_one(const cfy_inputs_ctx_t *c, const char *name, cons
                                const unsigned char *data, size_t len)
 {
     const emp_host_api_t *api = c->api;
-    cfy_buf_t url;
-    cfy_buf_init(&url);
-    cfy_buf_str(&url, c->cfg->base_url);
-    cfy_buf_str(&url, "/upload/image");
+    ebuf_t url;
+    ebuf_init(&url, 0);
+    ebuf_puts(&url, c->cfg->base_url);
+    ebuf_puts(&url, "/upload/image");
     const char *fields[] = {"type",    "input", "overwrite", "true", subfolder ? "subfolder" : NULL,
                             subfolder, NULL,    NULL};
     cfy_http_req_t req = {.method = "POST",
-                          .url = url.p,
+                          .url = url.data,
                           .form_file_field = "image",
                           .form_file_name = name,
                           .form_file_data = data,
@@ -172,8 +172,7 @@ static emp_result_t upload_one(const cfy_inputs_ctx_t *c, const char *name, cons
     cfy_http_resp_t resp;
     cfy_http_resp_init(&resp);
     emp_result_t r = EMP_OK;
-    cfy_http_rc_t rc =
-        cfy_buf_ok(&url) ? cfy_http_request(c->http, &req, &resp) : CFY_HTTP_EINTERNAL;
+    cfy_http_rc_t rc = ebuf_ok(&url) ? cfy_http_request(c->http, &req, &resp) : CFY_HTTP_EINTERNAL;
     if (rc == CFY_HTTP_ECANCELLED)
         r = api->fail(c->job, EMP_CANCELLED, "cancelled", "cancelled while uploading inputs");
     else if (rc != CFY_HTTP_DONE)
@@ -185,7 +184,7 @@ static emp_result_t upload_one(const cfy_inputs_ctx_t *c, const char *name, cons
                       "upload_failed", "ComfyUI refused the upload of input '%s': HTTP %ld", name,
                       resp.status);
     cfy_http_resp_free(&resp);
-    cfy_buf_free(&url);
+    ebuf_free(&url);
     return r;
 }
 
@@ -224,8 +223,8 @@ emp_result_t cfy_inputs_upload(const cfy_inputs_ctx_t *c, const void *images_jso
             cfy_http_resp_init(&resp);
             r = fetch_url(c, src, &resp);
             if (r == EMP_OK)
-                r = upload_one(c, jn->valuestring, sub, (const unsigned char *)resp.body.p,
-                               resp.body.n);
+                r = upload_one(c, jn->valuestring, sub, (const unsigned char *)resp.body.data,
+                               resp.body.len);
             cfy_http_resp_free(&resp);
         } else if (strstr(src, "://") != NULL) {
             return api->fail(c->job, EMP_FAIL, "bad_input",

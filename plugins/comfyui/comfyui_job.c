@@ -49,38 +49,42 @@ static emp_result_t read_payload(job_t *j)
     const emp_host_api_t *api = j->api;
     size_t len = 0;
     const char *raw = api->job_payload(j->job, &len);
-    if (raw == NULL || cfy_json_first_char(raw, len) != '{' || !cfy_json_is_valid(raw, len))
+    if (raw == NULL || ejson_first_char(raw, len) != '{' || ejson_validate(raw, len) != 0)
         return api->fail(j->job, EMP_FAIL, "bad_input", "the job payload is not a JSON object");
     j->payload = cJSON_ParseWithLength(raw, len);
     if (j->payload == NULL) /* well-formed text cJSON refuses (a lone UTF-16 surrogate escape) */
         return api->fail(j->job, EMP_FAIL, "bad_input",
                          "the job payload is not a JSON object (unreadable \\u escape?)");
-    cfy_span_t wf;
-    int r = cfy_json_member(raw, len, "workflow", &wf);
-    if (r == 0) {
-        if (cfy_json_first_char(wf.p, wf.n) == '"') { /* a workflow sent as a JSON string */
-            const cJSON *s = cJSON_GetObjectItemCaseSensitive(j->payload, "workflow");
-            j->workflow_copy = cJSON_IsString(s) ? strdup(s->valuestring) : NULL;
+    ejson_span_t wf;
+    int r = ejson_find(raw, len, "workflow", &wf); /* duplicate keys: the last one */
+    if (r == 1) {
+        if (ejson_first_char(wf.p, wf.len) == '"') { /* a workflow sent as a JSON string */
+            /* decoded from the member found above (cJSON's lookup would take the first of
+             * duplicate keys), and cut at a NUL as cJSON's C string was */
+            ebuf_t text;
+            ebuf_init(&text, 0);
+            j->workflow_copy = ejson_string_decode(wf, &text) == 0 ? ebuf_take(&text, NULL) : NULL;
+            ebuf_free(&text);
             if (j->workflow_copy == NULL)
                 return api->fail(j->job, EMP_FAIL, "bad_input", "payload.workflow is unreadable");
             wf.p = j->workflow_copy;
-            wf.n = strlen(j->workflow_copy);
+            wf.len = strlen(j->workflow_copy);
         }
         j->workflow = wf;
         j->has_workflow_key = 1;
-        cfy_span_t extra;
-        if (cfy_json_member(raw, len, "extra_data", &extra) == 0 &&
-            cfy_json_first_char(extra.p, extra.n) == '{')
+        ejson_span_t extra;
+        if (ejson_find(raw, len, "extra_data", &extra) == 1 &&
+            ejson_first_char(extra.p, extra.len) == '{')
             j->extra_data = extra;
     } else {
         j->workflow.p = raw; /* the payload is the workflow itself */
-        j->workflow.n = len;
+        j->workflow.len = len;
     }
-    if (cfy_json_first_char(j->workflow.p, j->workflow.n) != '{' ||
-        !cfy_json_is_valid(j->workflow.p, j->workflow.n))
+    if (ejson_first_char(j->workflow.p, j->workflow.len) != '{' ||
+        ejson_validate(j->workflow.p, j->workflow.len) != 0)
         return api->fail(j->job, EMP_FAIL, "bad_input",
                          "payload.workflow must be a ComfyUI API-format workflow (a JSON object)");
-    if (cfy_progress_init(&j->progress, j->workflow.p, j->workflow.n) != 0)
+    if (cfy_progress_init(&j->progress, j->workflow.p, j->workflow.len) != 0)
         return api->fail(j->job, EMP_RETRY, "internal", "out of memory reading the workflow");
     if (j->progress.nnodes == 0)
         return api->fail(j->job, EMP_FAIL, "bad_input", "the workflow has no nodes");
@@ -92,26 +96,26 @@ static emp_result_t read_payload(job_t *j)
 static emp_result_t submit(job_t *j)
 {
     const emp_host_api_t *api = j->api;
-    cfy_buf_t body;
-    cfy_buf_init(&body);
-    cfy_buf_str(&body, "{\"prompt\":");
-    cfy_buf_add(&body, j->workflow.p, j->workflow.n); /* raw bytes: 64-bit seeds survive */
-    cfy_buf_str(&body, ",\"client_id\":");
-    cfy_buf_json_str(&body, j->client_id, (size_t)-1);
+    ebuf_t body;
+    ebuf_init(&body, 0);
+    ebuf_puts(&body, "{\"prompt\":");
+    ebuf_append(&body, j->workflow.p, j->workflow.len); /* raw bytes: 64-bit seeds survive */
+    ebuf_puts(&body, ",\"client_id\":");
+    ebuf_json_cstr(&body, j->client_id);
     if (j->extra_data.p) {
-        cfy_buf_str(&body, ",\"extra_data\":");
-        cfy_buf_add(&body, j->extra_data.p, j->extra_data.n);
+        ebuf_puts(&body, ",\"extra_data\":");
+        ebuf_append(&body, j->extra_data.p, j->extra_data.len);
     }
-    cfy_buf_str(&body, "}");
-    if (!cfy_buf_ok(&body)) {
-        cfy_buf_free(&body);
+    ebuf_puts(&body, "}");
+    if (!ebuf_ok(&body)) {
+        ebuf_free(&body);
         return api->fail(j->job, EMP_RETRY, "internal", "out of memory building the prompt");
     }
     cfy_http_resp_t resp;
     cfy_http_resp_init(&resp);
     /* not cancellable: once sent, we need the prompt_id to clean up after a cancel */
-    cfy_http_rc_t rc = cfy_backend(j, "POST", "/prompt", body.p, body.n, 0, &resp);
-    cfy_buf_free(&body);
+    cfy_http_rc_t rc = cfy_backend(j, "POST", "/prompt", body.data, body.len, 0, &resp);
+    ebuf_free(&body);
     emp_result_t r = EMP_OK;
     if (rc != CFY_HTTP_DONE) {
         r = api->fail(j->job, EMP_RETRY, rc == CFY_HTTP_ETIMEOUT ? "timeout" : "backend_down",
@@ -120,26 +124,26 @@ static emp_result_t submit(job_t *j)
     }
     cfy_http_class_t cls = cfy_http_classify(resp.status);
     if (resp.status == 400) {
-        cfy_buf_t msg;
-        cfy_buf_init(&msg);
+        ebuf_t msg;
+        ebuf_init(&msg, 0);
         char type[64];
-        cfy_prompt_error_describe(resp.body.p, resp.body.n, &msg, 1500, type, sizeof type);
+        cfy_prompt_error_describe(resp.body.data, resp.body.len, &msg, 1500, type, sizeof type);
         r = api->fail(j->job, EMP_FAIL, "invalid_prompt", "%s",
-                      msg.p ? msg.p : "ComfyUI rejected the prompt");
-        cfy_buf_free(&msg);
+                      msg.data ? msg.data : "ComfyUI rejected the prompt");
+        ebuf_free(&msg);
         goto out;
     }
     if (cls != CFY_HTTP_CLASS_OK) {
-        size_t n = resp.body.n < 200 ? resp.body.n : 200;
+        size_t n = resp.body.len < 200 ? resp.body.len : 200;
         r = api->fail(j->job, cls == CFY_HTTP_CLASS_RETRY ? EMP_RETRY : EMP_FAIL,
                       cls == CFY_HTTP_CLASS_AUTH    ? "auth"
                       : cls == CFY_HTTP_CLASS_RETRY ? "backend_error"
                                                     : "backend_rejected",
                       "POST /prompt answered HTTP %ld: %.*s", resp.status, (int)n,
-                      resp.body.p ? resp.body.p : "");
+                      resp.body.data ? resp.body.data : "");
         goto out;
     }
-    cJSON *ans = cJSON_ParseWithLength(resp.body.p, resp.body.n);
+    cJSON *ans = cJSON_ParseWithLength(resp.body.data, resp.body.len);
     const cJSON *pid = cJSON_GetObjectItemCaseSensitive(ans, "prompt_id");
     if (!cJSON_IsString(pid) || pid->valuestring[0] == '\0' ||
         strlen(pid->valuestring) >= sizeof j->prompt_id) {
@@ -165,18 +169,19 @@ static emp_result_t execution_failed(job_t *j, const char *type, const char *msg
                                      const char *node_type)
 {
     int oom = cfy_exception_is_oom(type, msg);
-    cfy_buf_t clean;
-    cfy_buf_init(&clean);
+    ebuf_t clean;
+    ebuf_init(&clean, 0);
     const char *m = msg ? msg : "";
     size_t n = strlen(m);
     while (n && (m[n - 1] == '\n' || m[n - 1] == ' '))
         n--;
-    cfy_buf_add(&clean, m, n);
+    ebuf_append(&clean, m, n);
     emp_result_t r = j->api->fail(
         j->job, oom ? EMP_RETRY : EMP_FAIL, oom ? "oom" : "execution_error",
         "ComfyUI execution error: exception_type=%s exception_message=%s node_id=%s node_type=%s",
-        type ? type : "?", clean.p ? clean.p : "", node ? node : "?", node_type ? node_type : "?");
-    cfy_buf_free(&clean);
+        type ? type : "?", clean.data ? clean.data : "", node ? node : "?",
+        node_type ? node_type : "?");
+    ebuf_free(&clean);
     return r;
 }
 

@@ -14,9 +14,9 @@
 #include "comfyui_history.h"
 #include "comfyui_http.h"
 #include "comfyui_job.h"
-#include "comfyui_json.h"
 #include "comfyui_progress.h"
 #include "comfyui_ws.h"
+#include "ejson.h"
 
 /* After a cancel everything (queue check, interrupt/delete, waiting for the end marker) must fit
  * well inside the host's cancel grace period (cancel_grace_s, 10 s by default). */
@@ -41,7 +41,7 @@ typedef struct job {
     char prompt_id[128];
     char ws_path[80];
     char *workflow_copy; /* when payload.workflow was a JSON string */
-    cfy_span_t workflow, extra_data;
+    ejson_span_t workflow, extra_data;
     struct cJSON *payload;
     int has_workflow_key; /* payload.workflow present (else the payload is the workflow) */
     cfy_progress_t progress;

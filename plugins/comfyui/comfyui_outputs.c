@@ -10,7 +10,7 @@
 #include "comfyui_errors.h"
 #include "comfyui_util.h"
 
-static void add_trimmed_slashes(cfy_buf_t *b, const char *s)
+static void add_trimmed_slashes(ebuf_t *b, const char *s)
 {
     size_t n = strlen(s);
     while (n && s[n - 1] == '/')
@@ -18,10 +18,10 @@ static void add_trimmed_slashes(cfy_buf_t *b, const char *s)
     size_t i = 0;
     while (i < n && s[i] == '/')
         i++;
-    cfy_buf_add(b, s + i, n - i);
+    ebuf_append(b, s + i, n - i);
 }
 
-int cfy_cdn_url(const char *ctx_json, const char *filename, cfy_buf_t *out)
+int cfy_cdn_url(const char *ctx_json, const char *filename, ebuf_t *out)
 {
     if (ctx_json == NULL || *ctx_json == '\0')
         return 0;
@@ -46,31 +46,31 @@ int cfy_cdn_url(const char *ctx_json, const char *filename, cfy_buf_t *out)
         host += 8;
     else if (strncmp(host, "http://", 7) == 0)
         host += 7;
-    cfy_buf_str(out, "https://");
+    ebuf_puts(out, "https://");
     add_trimmed_slashes(out, host);
-    cfy_buf_str(out, "/");
+    ebuf_puts(out, "/");
     if (cJSON_IsString(prefix) && prefix->valuestring[0]) {
         add_trimmed_slashes(out, prefix->valuestring);
-        cfy_buf_str(out, "/");
+        ebuf_puts(out, "/");
     }
-    cfy_buf_str(out, filename);
+    ebuf_puts(out, filename);
     cJSON_Delete(ctx);
     return 1;
 }
 
-static void view_url(cfy_buf_t *b, const char *base, const cfy_file_t *f)
+static void view_url(ebuf_t *b, const char *base, const cfy_file_t *f)
 {
-    cfy_buf_str(b, base);
-    cfy_buf_str(b, "/view?filename=");
-    cfy_buf_urlencode(b, f->filename);
-    cfy_buf_str(b, "&subfolder=");
-    cfy_buf_urlencode(b, f->subfolder);
-    cfy_buf_str(b, "&type=");
-    cfy_buf_urlencode(b, f->type);
+    ebuf_puts(b, base);
+    ebuf_puts(b, "/view?filename=");
+    cfy_urlencode(b, f->filename);
+    ebuf_puts(b, "&subfolder=");
+    cfy_urlencode(b, f->subfolder);
+    ebuf_puts(b, "&type=");
+    cfy_urlencode(b, f->type);
 }
 
 /* Download one file through /view and append it base64-encoded. *budget shrinks. */
-static emp_result_t embed_file(const cfy_outputs_ctx_t *c, const char *url, cfy_buf_t *out,
+static emp_result_t embed_file(const cfy_outputs_ctx_t *c, const char *url, ebuf_t *out,
                                long long *budget, const cfy_file_t *f)
 {
     const emp_host_api_t *api = c->api;
@@ -98,22 +98,22 @@ static emp_result_t embed_file(const cfy_outputs_ctx_t *c, const char *url, cfy_
                       "output_fetch_failed", "ComfyUI answered HTTP %ld for output %s", resp.status,
                       f->filename);
     if (r == EMP_OK) {
-        *budget -= (long long)resp.body.n;
-        cfy_buf_str(out, ",\"size\":");
-        cfy_buf_printf(out, "%zu", resp.body.n);
-        cfy_buf_str(out, ",\"base64\":\"");
-        cfy_base64_encode(out, (const unsigned char *)resp.body.p, resp.body.n);
-        cfy_buf_str(out, "\"");
+        *budget -= (long long)resp.body.len;
+        ebuf_puts(out, ",\"size\":");
+        ebuf_printf(out, "%zu", resp.body.len);
+        ebuf_puts(out, ",\"base64\":\"");
+        cfy_base64_encode(out, (const unsigned char *)resp.body.data, resp.body.len);
+        ebuf_puts(out, "\"");
     }
     cfy_http_resp_free(&resp);
     return r;
 }
 
-static void add_ms(cfy_buf_t *b, const char *key, int64_t v, int *first)
+static void add_ms(ebuf_t *b, const char *key, int64_t v, int *first)
 {
     if (v < 0)
         return;
-    cfy_buf_printf(b, "%s\"%s\":%lld", *first ? "" : ",", key, (long long)v);
+    ebuf_printf(b, "%s\"%s\":%lld", *first ? "" : ",", key, (long long)v);
     *first = 0;
 }
 
@@ -121,54 +121,54 @@ emp_result_t cfy_outputs_publish(const cfy_outputs_ctx_t *c)
 {
     const emp_host_api_t *api = c->api;
     const cfy_history_t *h = c->history;
-    cfy_buf_t b, url;
-    cfy_buf_init(&b);
-    cfy_buf_init(&url);
+    ebuf_t b, url;
+    ebuf_init(&b, 0);
+    ebuf_init(&url, 0);
     emp_result_t r = EMP_OK;
     long long budget = c->cfg->max_output_bytes;
 
-    cfy_buf_str(&b, "{\"prompt_id\":");
-    cfy_buf_json_str(&b, c->prompt_id, (size_t)-1);
-    cfy_buf_str(&b, ",\"client_id\":");
-    cfy_buf_json_str(&b, c->client_id, (size_t)-1);
-    cfy_buf_str(&b, ",\"status\":\"success\",\"outputs\":[");
+    ebuf_puts(&b, "{\"prompt_id\":");
+    ebuf_json_cstr(&b, c->prompt_id);
+    ebuf_puts(&b, ",\"client_id\":");
+    ebuf_json_cstr(&b, c->client_id);
+    ebuf_puts(&b, ",\"status\":\"success\",\"outputs\":[");
     for (size_t i = 0; i < h->nfiles && r == EMP_OK; i++) {
         const cfy_file_t *f = &h->files[i];
-        cfy_buf_reset(&url);
+        ebuf_reset(&url);
         view_url(&url, c->cfg->base_url, f);
         const char *cls = cfy_progress_class(c->progress, f->node);
-        cfy_buf_str(&b, i ? ",{" : "{");
-        cfy_buf_str(&b, "\"node\":");
-        cfy_buf_json_str(&b, f->node, (size_t)-1);
+        ebuf_puts(&b, i ? ",{" : "{");
+        ebuf_puts(&b, "\"node\":");
+        ebuf_json_cstr(&b, f->node);
         if (cls) {
-            cfy_buf_str(&b, ",\"class_type\":");
-            cfy_buf_json_str(&b, cls, (size_t)-1);
+            ebuf_puts(&b, ",\"class_type\":");
+            ebuf_json_cstr(&b, cls);
         }
-        cfy_buf_str(&b, ",\"kind\":");
-        cfy_buf_json_str(&b, f->kind, (size_t)-1);
-        cfy_buf_str(&b, ",\"filename\":");
-        cfy_buf_json_str(&b, f->filename, (size_t)-1);
-        cfy_buf_str(&b, ",\"subfolder\":");
-        cfy_buf_json_str(&b, f->subfolder, (size_t)-1);
-        cfy_buf_str(&b, ",\"type\":");
-        cfy_buf_json_str(&b, f->type, (size_t)-1);
-        cfy_buf_str(&b, ",\"mime_type\":");
-        cfy_buf_json_str(&b, cfy_mime_for_name(f->filename), (size_t)-1);
-        cfy_buf_str(&b, ",\"url\":");
-        cfy_buf_json_str(&b, url.p ? url.p : "", url.n);
-        if (c->cfg->outputs == CFY_OUTPUTS_BASE64 && cfy_buf_ok(&url))
-            r = embed_file(c, url.p, &b, &budget, f);
-        cfy_buf_str(&b, "}");
+        ebuf_puts(&b, ",\"kind\":");
+        ebuf_json_cstr(&b, f->kind);
+        ebuf_puts(&b, ",\"filename\":");
+        ebuf_json_cstr(&b, f->filename);
+        ebuf_puts(&b, ",\"subfolder\":");
+        ebuf_json_cstr(&b, f->subfolder);
+        ebuf_puts(&b, ",\"type\":");
+        ebuf_json_cstr(&b, f->type);
+        ebuf_puts(&b, ",\"mime_type\":");
+        ebuf_json_cstr(&b, cfy_mime_for_name(f->filename));
+        ebuf_puts(&b, ",\"url\":");
+        ebuf_json_string(&b, url.data ? url.data : "", url.len);
+        if (c->cfg->outputs == CFY_OUTPUTS_BASE64 && ebuf_ok(&url))
+            r = embed_file(c, url.data, &b, &budget, f);
+        ebuf_puts(&b, "}");
     }
     if (r != EMP_OK)
         goto out;
-    cfy_buf_str(&b, "],\"cached_nodes\":[");
+    ebuf_puts(&b, "],\"cached_nodes\":[");
     for (size_t i = 0; i < c->ncached; i++) {
         if (i)
-            cfy_buf_str(&b, ",");
-        cfy_buf_json_str(&b, c->cached_nodes[i], (size_t)-1);
+            ebuf_puts(&b, ",");
+        ebuf_json_cstr(&b, c->cached_nodes[i]);
     }
-    cfy_buf_str(&b, "],\"timings\":{");
+    ebuf_puts(&b, "],\"timings\":{");
     int first = 1;
     add_ms(&b, "queued_ms", c->timings->queued_ms, &first);
     add_ms(&b, "execution_ms", c->timings->execution_ms, &first);
@@ -180,34 +180,34 @@ emp_result_t cfy_outputs_publish(const cfy_outputs_ctx_t *c)
         add_ms(&b, "backend_finished_at_ms", (int64_t)h->ts_end, &first);
     if (h->ts_start > 0 && h->ts_end >= h->ts_start)
         add_ms(&b, "backend_execution_ms", (int64_t)(h->ts_end - h->ts_start), &first);
-    cfy_buf_str(&b, "}");
+    ebuf_puts(&b, "}");
 
     /* The reference worker's fields: first file's CDN URL when ctx names a CDN. */
     const char *ctx = api->job_field(c->job, "ctx", NULL);
     if (h->nfiles > 0) {
-        cfy_buf_reset(&url);
+        ebuf_reset(&url);
         if (cfy_cdn_url(ctx, h->files[0].filename, &url) == 1) {
-            cfy_buf_str(&b, ",\"image_url\":");
-            cfy_buf_json_str(&b, url.p, url.n);
-            cfy_buf_str(&b, ",\"mime_type\":");
-            cfy_buf_json_str(&b, cfy_mime_for_name(h->files[0].filename), (size_t)-1);
-            cfy_buf_str(&b, ",\"content_type\":\"image\"");
+            ebuf_puts(&b, ",\"image_url\":");
+            ebuf_json_string(&b, url.data, url.len);
+            ebuf_puts(&b, ",\"mime_type\":");
+            ebuf_json_cstr(&b, cfy_mime_for_name(h->files[0].filename));
+            ebuf_puts(&b, ",\"content_type\":\"image\"");
         }
     }
     if (h->outputs_raw.p) {
-        cfy_buf_str(&b, ",\"comfyui_outputs\":");
-        cfy_buf_add(&b, h->outputs_raw.p, h->outputs_raw.n);
+        ebuf_puts(&b, ",\"comfyui_outputs\":");
+        ebuf_append(&b, h->outputs_raw.p, h->outputs_raw.len);
     }
-    cfy_buf_str(&b, "}");
-    if (!cfy_buf_ok(&b) || !cfy_buf_ok(&url)) {
+    ebuf_puts(&b, "}");
+    if (!ebuf_ok(&b) || !ebuf_ok(&url)) {
         r = api->fail(c->job, EMP_RETRY, "internal", "out of memory building the result");
         goto out;
     }
-    if (api->set_result(c->job, b.p, b.n) != 0)
+    if (api->set_result(c->job, b.data, b.len) != 0)
         r = api->fail(c->job, EMP_FAIL, "result_rejected",
-                      "the host refused the result (%zu bytes): too large or not an object", b.n);
+                      "the host refused the result (%zu bytes): too large or not an object", b.len);
 out:
-    cfy_buf_free(&b);
-    cfy_buf_free(&url);
+    ebuf_free(&b);
+    ebuf_free(&url);
     return r;
 }

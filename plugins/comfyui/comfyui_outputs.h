@@ -46,6 +46,6 @@ emp_result_t cfy_outputs_publish(const cfy_outputs_ctx_t *c);
 /* The reference worker's CDN URL rule: https://<cdnUrl>/<prefix>/<filename>, from the job's
  * ctx JSON text ({"storage": {"cdnUrl"}, "prefix"} or storage.prefix). Appends nothing and
  * returns 0 when ctx has no cdnUrl; 1 when a URL was appended to out. */
-int cfy_cdn_url(const char *ctx_json, const char *filename, cfy_buf_t *out);
+int cfy_cdn_url(const char *ctx_json, const char *filename, ebuf_t *out);
 
 #endif

@@ -10,7 +10,7 @@
 
 #define CFY_MAX_MODELS 10000
 
-int cfy_models_parse(const char *body, size_t len, cfy_buf_t *out)
+int cfy_models_parse(const char *body, size_t len, ebuf_t *out)
 {
     cJSON *root = cJSON_ParseWithLength(body, len);
     const cJSON *node = cJSON_GetObjectItemCaseSensitive(root, "CheckpointLoaderSimple");
@@ -28,39 +28,38 @@ int cfy_models_parse(const char *body, size_t len, cfy_buf_t *out)
         return -1;
     }
     int n = 0;
-    cfy_buf_str(out, "[");
+    ebuf_puts(out, "[");
     const cJSON *it;
     cJSON_ArrayForEach(it, names)
     {
         if (!cJSON_IsString(it) || n >= CFY_MAX_MODELS)
             continue;
         if (n++)
-            cfy_buf_str(out, ",");
-        cfy_buf_json_str(out, it->valuestring, (size_t)-1);
+            ebuf_puts(out, ",");
+        ebuf_json_cstr(out, it->valuestring);
     }
-    cfy_buf_str(out, "]");
+    ebuf_puts(out, "]");
     cJSON_Delete(root);
     return n;
 }
 
 static void report_models(cfy_state_t *s)
 {
-    cfy_buf_t url, models;
-    cfy_buf_init(&url);
-    cfy_buf_init(&models);
-    cfy_buf_str(&url, s->cfg.base_url);
-    cfy_buf_str(&url, "/object_info/CheckpointLoaderSimple");
-    cfy_http_req_t req = {.method = "GET", .url = url.p, .cancel_fd = -1};
+    ebuf_t url, models;
+    ebuf_init(&url, 0);
+    ebuf_init(&models, 0);
+    ebuf_puts(&url, s->cfg.base_url);
+    ebuf_puts(&url, "/object_info/CheckpointLoaderSimple");
+    cfy_http_req_t req = {.method = "GET", .url = url.data, .cancel_fd = -1};
     cfy_config_backend_req(&s->cfg, &req);
     cfy_http_resp_t resp;
     cfy_http_resp_init(&resp);
-    cfy_http_rc_t rc =
-        cfy_buf_ok(&url) ? cfy_http_request(s->http, &req, &resp) : CFY_HTTP_EINTERNAL;
+    cfy_http_rc_t rc = ebuf_ok(&url) ? cfy_http_request(s->http, &req, &resp) : CFY_HTTP_EINTERNAL;
     int n = -1;
     if (rc == CFY_HTTP_DONE && resp.status == 200)
-        n = cfy_models_parse(resp.body.p, resp.body.n, &models);
-    if (n >= 0 && cfy_buf_ok(&models)) {
-        s->api->set_models(s->host, models.p);
+        n = cfy_models_parse(resp.body.data, resp.body.len, &models);
+    if (n >= 0 && ebuf_ok(&models)) {
+        s->api->set_models(s->host, models.data);
         s->api->log(s->host, EMP_LOG_INFO, "reported %d checkpoint(s) as models", n);
     } else {
         s->api->log(s->host, EMP_LOG_WARN,
@@ -68,30 +67,29 @@ static void report_models(cfy_state_t *s)
                     rc == CFY_HTTP_DONE ? "unexpected answer" : resp.error, resp.status);
     }
     cfy_http_resp_free(&resp);
-    cfy_buf_free(&url);
-    cfy_buf_free(&models);
+    ebuf_free(&url);
+    ebuf_free(&models);
 }
 
 emp_start_t cfy_probe(cfy_state_t *s)
 {
     const emp_host_api_t *api = s->api;
-    cfy_buf_t url;
-    cfy_buf_init(&url);
-    cfy_buf_str(&url, s->cfg.base_url);
-    cfy_buf_str(&url, "/system_stats");
-    cfy_http_req_t req = {.method = "GET", .url = url.p, .cancel_fd = -1};
+    ebuf_t url;
+    ebuf_init(&url, 0);
+    ebuf_puts(&url, s->cfg.base_url);
+    ebuf_puts(&url, "/system_stats");
+    cfy_http_req_t req = {.method = "GET", .url = url.data, .cancel_fd = -1};
     cfy_config_backend_req(&s->cfg, &req);
     cfy_http_resp_t resp;
     cfy_http_resp_init(&resp);
     emp_start_t st = EMP_START_NOT_READY;
-    cfy_http_rc_t rc =
-        cfy_buf_ok(&url) ? cfy_http_request(s->http, &req, &resp) : CFY_HTTP_EINTERNAL;
+    cfy_http_rc_t rc = ebuf_ok(&url) ? cfy_http_request(s->http, &req, &resp) : CFY_HTTP_EINTERNAL;
     if (rc != CFY_HTTP_DONE) {
         api->log(s->host, EMP_LOG_INFO, "ComfyUI at %s not ready: %s", s->cfg.base_url, resp.error);
     } else {
         cfy_http_class_t cls = cfy_http_classify(resp.status);
         if (cls == CFY_HTTP_CLASS_OK) {
-            cJSON *root = cJSON_ParseWithLength(resp.body.p, resp.body.n);
+            cJSON *root = cJSON_ParseWithLength(resp.body.data, resp.body.len);
             const cJSON *sys = cJSON_GetObjectItemCaseSensitive(root, "system");
             const cJSON *ver = cJSON_GetObjectItemCaseSensitive(sys, "comfyui_version");
             if (cJSON_IsObject(sys)) {
@@ -116,7 +114,7 @@ emp_start_t cfy_probe(cfy_state_t *s)
         }
     }
     cfy_http_resp_free(&resp);
-    cfy_buf_free(&url);
+    ebuf_free(&url);
     if (st == EMP_START_READY && s->cfg.report_models)
         report_models(s);
     return st;

@@ -11,12 +11,12 @@
 #include <stddef.h>
 
 #include "comfyui_job.h"
-#include "comfyui_json.h"
+#include "ebuf.h"
 
 emp_start_t cfy_probe(cfy_state_t *s);
 
 /* Append the checkpoint names found in an /object_info(/CheckpointLoaderSimple) body to out
  * as a JSON array of strings. Returns the number of names, or -1 when none could be read. */
-int cfy_models_parse(const char *body, size_t len, cfy_buf_t *out);
+int cfy_models_parse(const char *body, size_t len, ebuf_t *out);
 
 #endif

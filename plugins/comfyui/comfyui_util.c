@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ebase64.h"
+
 int64_t cfy_now_ms(void)
 {
     struct timespec ts;
@@ -49,7 +51,22 @@ int cfy_random_hex(char *out, size_t nbytes)
     return 0;
 }
 
-void cfy_base64_encode(cfy_buf_t *b, const unsigned char *in, size_t n)
+void cfy_urlencode(ebuf_t *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~') {
+            ebuf_append(b, s, 1);
+        } else {
+            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+            ebuf_append(b, e, 3);
+        }
+    }
+}
+
+void cfy_base64_encode(ebuf_t *b, const unsigned char *in, size_t n)
 {
     static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     char chunk[4 * 256];
@@ -65,26 +82,11 @@ void cfy_base64_encode(cfy_buf_t *b, const unsigned char *in, size_t n)
         chunk[c++] = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
         chunk[c++] = i + 2 < n ? tbl[v & 63] : '=';
         if (c == sizeof chunk) {
-            cfy_buf_add(b, chunk, c);
+            ebuf_append(b, chunk, c);
             c = 0;
         }
     }
-    cfy_buf_add(b, chunk, c);
-}
-
-static int b64val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
+    ebuf_append(b, chunk, c);
 }
 
 int cfy_base64_decode(const char *in, size_t n, unsigned char **out, size_t *out_len,
@@ -109,7 +111,7 @@ int cfy_base64_decode(const char *in, size_t n, unsigned char **out, size_t *out
             pad++;
             continue;
         }
-        int v = b64val(c);
+        int v = ebase64_digit(c);
         if (v < 0 || pad) {
             free(o);
             return -1;

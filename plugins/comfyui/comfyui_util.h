@@ -1,7 +1,7 @@
 /*
- * comfyui_util - small pure helpers with no library dependencies: base64, random client ids,
- * the monotonic clock, MIME types by file extension and the private-address test used for
- * input URLs. Owns no state.
+ * comfyui_util - small pure helpers with no library dependencies: base64, URL encoding, random
+ * client ids, the monotonic clock, MIME types by file extension and the private-address test
+ * used for input URLs. Owns no state.
  */
 #ifndef COMFYUI_UTIL_H
 #define COMFYUI_UTIL_H
@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "comfyui_json.h"
+#include "ebuf.h"
 
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t cfy_now_ms(void);
@@ -20,8 +20,12 @@ int64_t cfy_wall_ms(void);
 /* Fill out with 2*nbytes lowercase hex digits + NUL (out must hold 2*nbytes+1). 0 or -1. */
 int cfy_random_hex(char *out, size_t nbytes);
 
+/* Append s with every byte outside [A-Za-z0-9-._~] percent-encoded (URL query values and path
+ * segments); NULL appends nothing. A refused append is left in b (check ebuf_ok once). */
+void cfy_urlencode(ebuf_t *b, const char *s);
+
 /* Append the base64 encoding of in[0..n) to b. */
-void cfy_base64_encode(cfy_buf_t *b, const unsigned char *in, size_t n);
+void cfy_base64_encode(ebuf_t *b, const unsigned char *in, size_t n);
 /* Decode base64 (standard or URL alphabet, padding optional, whitespace ignored).
  * Returns 0 with a malloc'ed *out (caller frees), -1 when malformed, -2 when the decoded size
  * would exceed max_out. */

@@ -22,11 +22,11 @@
 #include "comfyui_errors.h"
 #include "comfyui_events.h"
 #include "comfyui_history.h"
-#include "comfyui_json.h"
 #include "comfyui_outputs.h"
 #include "comfyui_probe.h"
 #include "comfyui_progress.h"
 #include "comfyui_util.h"
+#include "ejson.h"
 
 static const char *g_dir;
 static const char *const VERSIONS[] = {"v0.3.64-a125cd84", "2024-07-20-95fa9545"};
@@ -83,51 +83,15 @@ static unsigned char *binary_frame(const cJSON *fr, size_t *len)
     return b;
 }
 
-/* ---------------- JSON scanner ---------------- */
+/* ---------------- URL encoding (JSON scanner and buffer: tests/plugin-common) ---------------- */
 
-static void test_json_member(void **s)
+static void test_urlencode(void **s)
 {
-    const char *t =
-        " {\"a\": 1, \"w\\u006frkflow\": {\"seed\": 18446744073709551615, \"x\": [1, {\"y\": "
-        "\"}\"}]}, \"b\": null } ";
-    cfy_span_t sp;
-    assert_int_equal(cfy_json_member(t, strlen(t), "workflow", &sp), 0);
-    assert_true(sp.n > 10 && sp.p[0] == '{' && sp.p[sp.n - 1] == '}');
-    assert_non_null(memmem(sp.p, sp.n, "18446744073709551615", 20));
-    assert_int_equal(cfy_json_member(t, strlen(t), "nope", &sp), 1);
-    assert_int_equal(cfy_json_member(t, strlen(t), "b", &sp), 0);
-    assert_int_equal((int)sp.n, 4);
-    static const char *bad[] = {"",
-                                "{",
-                                "{\"a\"}",
-                                "{\"a\":}",
-                                "{\"a\":1,}",
-                                "[1]",
-                                "{\"a\":1} x",
-                                "{\"a\":tru}",
-                                "{\"a\":\"\\x\"}",
-                                "{\"a\":01}",
-                                "{\"a\":\"\x01\"}"};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert_int_equal(cfy_json_member(bad[i], strlen(bad[i]), "a", &sp), -1);
-    const char *ok = "[1, 2.5e-3, -0, \"\\u00e9\", true, false, null, {}]";
-    assert_true(cfy_json_is_valid(ok, strlen(ok)));
-    char deep[5000];
-    memset(deep, '[', 2500);
-    memset(deep + 2500, ']', 2500);
-    assert_false(cfy_json_is_valid(deep, sizeof deep)); /* deeper than CFY_JSON_MAX_DEPTH */
-}
-
-static void test_buf_escape(void **s)
-{
-    cfy_buf_t b;
-    cfy_buf_init(&b);
-    cfy_buf_json_str(&b, "a\"b\\c\n\x01", (size_t)-1);
-    assert_string_equal(b.p, "\"a\\\"b\\\\c\\n\\u0001\"");
-    cfy_buf_reset(&b);
-    cfy_buf_urlencode(&b, "a b/ü.png");
-    assert_string_equal(b.p, "a%20b%2F%C3%BC.png");
-    cfy_buf_free(&b);
+    ebuf_t b;
+    ebuf_init(&b, 0);
+    cfy_urlencode(&b, "a b/ü.png");
+    assert_string_equal(b.data, "a%20b%2F%C3%BC.png");
+    ebuf_free(&b);
 }
 
 /* ---------------- events ---------------- */
@@ -271,15 +235,36 @@ static void test_history_fixtures(void **s)
     cfy_history_free(&h);
 }
 
+/* Duplicate keys: the last wins (as in Python's json), for the entry and for its outputs, and
+ * the files list comes from the same "outputs" member as the raw copy passed on. */
+static void test_history_duplicate_keys(void **s)
+{
+    const char *body =
+        "{\"x\": {\"outputs\": {\"1\": {\"images\": [{\"filename\": \"old.png\"}]}}},"
+        " \"x\": {\"outputs\": {\"2\": {\"images\": [{\"filename\": \"a.png\"}]}},"
+        " \"outputs\": {\"3\": {\"images\": [{\"filename\": \"b.png\"}]}}}}";
+    cfy_history_t h;
+    char err[100];
+    assert_int_equal(cfy_history_parse(body, strlen(body), "x", &h, err, sizeof err), 0);
+    assert_int_equal(h.outcome, CFY_HIST_SUCCESS);
+    assert_int_equal(h.nfiles, 1);
+    assert_string_equal(h.files[0].node, "3");
+    assert_string_equal(h.files[0].filename, "b.png");
+    assert_non_null(h.outputs_raw.p);
+    assert_non_null(memmem(h.outputs_raw.p, h.outputs_raw.len, "b.png", 5));
+    assert_null(memmem(h.outputs_raw.p, h.outputs_raw.len, "a.png", 5));
+    cfy_history_free(&h);
+}
+
 /* ---------------- /prompt errors ---------------- */
 
 static void describe(const char *body, size_t n, char *out, size_t outlen, char *type)
 {
-    cfy_buf_t b;
-    cfy_buf_init(&b);
+    ebuf_t b;
+    ebuf_init(&b, 0);
     cfy_prompt_error_describe(body, n, &b, 1500, type, 64);
-    snprintf(out, outlen, "%s", b.p ? b.p : "");
-    cfy_buf_free(&b);
+    snprintf(out, outlen, "%s", b.data ? b.data : "");
+    ebuf_free(&b);
 }
 
 static void test_prompt_errors(void **s)
@@ -392,11 +377,11 @@ static void hammer(const unsigned char *data, size_t n, int binary, const char *
         char err[64];
         if (cfy_history_parse((const char *)copy, cut, pid, &h, err, sizeof err) == 0)
             cfy_history_free(&h);
-        cfy_buf_t b;
-        cfy_buf_init(&b);
+        ebuf_t b;
+        ebuf_init(&b, 0);
         cfy_prompt_error_describe((const char *)copy, cut, &b, 300, err, sizeof err);
         cfy_models_parse((const char *)copy, cut, &b);
-        cfy_buf_free(&b);
+        ebuf_free(&b);
     }
     for (int round = 0; round < 24; round++) { /* seeded byte flips */
         memcpy(copy, data, n);
@@ -409,8 +394,8 @@ static void hammer(const unsigned char *data, size_t n, int binary, const char *
         char err[64];
         if (cfy_history_parse((const char *)copy, n, pid, &h, err, sizeof err) == 0)
             cfy_history_free(&h);
-        cfy_span_t sp;
-        cfy_json_member((const char *)copy, n, "prompt", &sp);
+        ejson_span_t sp;
+        ejson_find((const char *)copy, n, "prompt", &sp);
         cfy_progress_t p;
         if (cfy_progress_init(&p, (const char *)copy, n) == 0)
             cfy_progress_free(&p);
@@ -471,13 +456,13 @@ static void test_robustness(void **s)
 
 static void test_base64(void **s)
 {
-    cfy_buf_t b;
-    cfy_buf_init(&b);
+    ebuf_t b;
+    ebuf_init(&b, 0);
     cfy_base64_encode(&b, (const unsigned char *)"hello world", 11);
-    assert_string_equal(b.p, "aGVsbG8gd29ybGQ=");
+    assert_string_equal(b.data, "aGVsbG8gd29ybGQ=");
     unsigned char *out;
     size_t n;
-    assert_int_equal(cfy_base64_decode(b.p, b.n, &out, &n, 100), 0);
+    assert_int_equal(cfy_base64_decode(b.data, b.len, &out, &n, 100), 0);
     assert_int_equal(n, 11);
     assert_memory_equal(out, "hello world", 11);
     free(out);
@@ -487,31 +472,31 @@ static void test_base64(void **s)
     assert_int_equal(cfy_base64_decode("aGVsbG8gd29ybGQ=", 16, &out, &n, 4), -2);
     assert_int_equal(cfy_base64_decode("a$b=", 4, &out, &n, 100), -1);
     assert_int_equal(cfy_base64_decode("a", 1, &out, &n, 100), -1);
-    cfy_buf_free(&b);
+    ebuf_free(&b);
 }
 
 static void test_cdn_url(void **s)
 {
-    cfy_buf_t b;
-    cfy_buf_init(&b);
+    ebuf_t b;
+    ebuf_init(&b, 0);
     assert_int_equal(
         cfy_cdn_url("{\"storage\":{\"cdnUrl\":\"https://cdn.x.io/\"},\"prefix\":\"a/b\"}", "f.png",
                     &b),
         1);
-    assert_string_equal(b.p, "https://cdn.x.io/a/b/f.png");
-    cfy_buf_reset(&b);
+    assert_string_equal(b.data, "https://cdn.x.io/a/b/f.png");
+    ebuf_reset(&b);
     assert_int_equal(
         cfy_cdn_url("{\"storage\":{\"cdnUrl\":\"cdn.x.io\",\"prefix\":\"p\"}}", "f.png", &b), 1);
-    assert_string_equal(b.p, "https://cdn.x.io/p/f.png");
-    cfy_buf_reset(&b);
+    assert_string_equal(b.data, "https://cdn.x.io/p/f.png");
+    ebuf_reset(&b);
     assert_int_equal(
         cfy_cdn_url("\"{\\\"storage\\\":{\\\"cdnUrl\\\":\\\"c.io\\\"}}\"", "f.png", &b), 1);
-    assert_string_equal(b.p, "https://c.io/f.png");
-    cfy_buf_reset(&b);
+    assert_string_equal(b.data, "https://c.io/f.png");
+    ebuf_reset(&b);
     assert_int_equal(cfy_cdn_url("", "f.png", &b), 0);
     assert_int_equal(cfy_cdn_url("{\"storage\":{}}", "f.png", &b), 0);
     assert_int_equal(cfy_cdn_url("garbage", "f.png", &b), 0);
-    cfy_buf_free(&b);
+    ebuf_free(&b);
 }
 
 static int priv4(const char *ip)
@@ -548,20 +533,20 @@ static void test_private_addresses(void **s)
 
 static void test_models_parse(void **s)
 {
-    cfy_buf_t b;
-    cfy_buf_init(&b);
+    ebuf_t b;
+    ebuf_init(&b, 0);
     const char *classic = "{\"CheckpointLoaderSimple\":{\"input\":{\"required\":{\"ckpt_name\":[["
                           "\"a.ckpt\",\"b \\\"q\\\".safetensors\"],{\"tooltip\":\"x\"}]}}}}";
     assert_int_equal(cfy_models_parse(classic, strlen(classic), &b), 2);
-    assert_string_equal(b.p, "[\"a.ckpt\",\"b \\\"q\\\".safetensors\"]");
-    cfy_buf_reset(&b);
+    assert_string_equal(b.data, "[\"a.ckpt\",\"b \\\"q\\\".safetensors\"]");
+    ebuf_reset(&b);
     const char *v3 = "{\"CheckpointLoaderSimple\":{\"input\":{\"required\":{\"ckpt_name\":["
                      "\"COMBO\",{\"options\":[\"c.safetensors\"]}]}}}}";
     assert_int_equal(cfy_models_parse(v3, strlen(v3), &b), 1);
-    assert_string_equal(b.p, "[\"c.safetensors\"]");
-    cfy_buf_reset(&b);
+    assert_string_equal(b.data, "[\"c.safetensors\"]");
+    ebuf_reset(&b);
     assert_int_equal(cfy_models_parse("{}", 2, &b), -1);
-    cfy_buf_free(&b);
+    ebuf_free(&b);
 }
 
 int main(int argc, char **argv)
@@ -572,11 +557,11 @@ int main(int argc, char **argv)
         return 2;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_json_member),
-        cmocka_unit_test(test_buf_escape),
+        cmocka_unit_test(test_urlencode),
         cmocka_unit_test(test_events_all_fixture_frames),
         cmocka_unit_test(test_events_garbage),
         cmocka_unit_test(test_history_fixtures),
+        cmocka_unit_test(test_history_duplicate_keys),
         cmocka_unit_test(test_prompt_errors),
         cmocka_unit_test(test_classification_tables),
         cmocka_unit_test(test_progress_replay),

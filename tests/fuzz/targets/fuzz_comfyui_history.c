@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FZ_CHECK(h.files[i].node && h.files[i].kind && h.files[i].filename &&
                      h.files[i].subfolder && h.files[i].type);
         if (h.outputs_raw.p)
-            FZ_CHECK(h.outputs_raw.p >= body && h.outputs_raw.p + h.outputs_raw.n <= body + blen);
+            FZ_CHECK(h.outputs_raw.p >= body && h.outputs_raw.p + h.outputs_raw.len <= body + blen);
     }
     cfy_history_free(&h);
     free(body);

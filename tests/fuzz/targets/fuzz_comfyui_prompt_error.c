@@ -9,23 +9,23 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *body = fz_cstr(data, size);
-    cfy_buf_t msg;
-    cfy_buf_init(&msg);
+    ebuf_t msg;
+    ebuf_init(&msg, 0);
     char type[48];
     memset(type, 'x', sizeof type);
     cfy_prompt_error_describe(body, size, &msg, 600, type, sizeof type);
-    FZ_CHECK(cfy_buf_ok(&msg));
-    FZ_CHECK(msg.p != NULL && msg.n > 0 && strlen(msg.p) == msg.n);
-    FZ_CHECK(msg.n <= 600 + 64);
+    FZ_CHECK(ebuf_ok(&msg));
+    FZ_CHECK(msg.data != NULL && msg.len > 0 && strlen(msg.data) == msg.len);
+    FZ_CHECK(msg.len <= 600 + 64);
     FZ_CHECK(memchr(type, '\0', sizeof type) != NULL);
-    cfy_buf_free(&msg);
+    ebuf_free(&msg);
 
-    cfy_buf_t models;
-    cfy_buf_init(&models);
+    ebuf_t models;
+    ebuf_init(&models, 0);
     int n = cfy_models_parse(body, size, &models);
     if (n >= 0)
-        FZ_CHECK(models.p != NULL && models.p[0] == '[');
-    cfy_buf_free(&models);
+        FZ_CHECK(models.data != NULL && models.data[0] == '[');
+    ebuf_free(&models);
     free(body);
     return 0;
 }
