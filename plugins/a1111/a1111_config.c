@@ -16,7 +16,8 @@ static const struct {
     {"request_timeout_ms", 3600000, 1000, 86400000, offsetof(a1111_config_t, request_timeout_ms)},
     {"probe_timeout_ms", 10000, 100, 600000, offsetof(a1111_config_t, probe_timeout_ms)},
     {"interrupt_wait_ms", 8000, 100, 600000, offsetof(a1111_config_t, interrupt_wait_ms)},
-    {"max_response_bytes", 256LL << 20, 4096, 4LL << 30, offsetof(a1111_config_t, max_response_bytes)},
+    {"max_response_bytes", 256LL << 20, 4096, 4LL << 30,
+     offsetof(a1111_config_t, max_response_bytes)},
 };
 
 static const char *const a1111_output_names[] = {"inline", "files", NULL};
@@ -53,14 +54,16 @@ int a1111_config_read(const emp_host_api_t *api, emp_host_t *host, a1111_config_
     if (!bad && !host_ok(cfg->host))
         bad |= api->option_error(host, "host",
                                  "'%s' is not a host name or IP address (no scheme, port or path: "
-                                 "the port is its own option)", cfg->host ? cfg->host : "");
+                                 "the port is its own option)",
+                                 cfg->host ? cfg->host : "");
     if (!bad && (cfg->username == NULL) != (cfg->password == NULL))
         bad |= api->option_error(host, cfg->username ? "username" : "password",
                                  "set both username and password (A1111 --api-auth user:pass), "
                                  "or neither");
     if (!bad && cfg->username && strchr(cfg->username, ':'))
         bad |= api->option_error(host, "username", "a Basic-auth user name cannot contain ':'");
-    if (!bad && cfg->output == A1111_OUTPUT_FILES && (cfg->output_dir == NULL || !cfg->output_dir[0]))
+    if (!bad && cfg->output == A1111_OUTPUT_FILES &&
+        (cfg->output_dir == NULL || !cfg->output_dir[0]))
         bad |= api->option_error(host, "output", "output = \"files\" needs output_dir");
     if (!bad && cfg->output_dir && cfg->output_dir[0] != '/')
         bad |= api->option_error(host, "output_dir", "must be an absolute path");

@@ -19,9 +19,9 @@ typedef struct a1111_config {
     const char *password; /* borrowed; never logged */
     long long poll_interval_ms;
     long long connect_timeout_ms;
-    long long request_timeout_ms;  /* the whole generation call */
-    long long probe_timeout_ms;    /* start's probes and each progress poll */
-    long long interrupt_wait_ms;   /* after a cancel: how long to wait for A1111 to return */
+    long long request_timeout_ms; /* the whole generation call */
+    long long probe_timeout_ms;   /* start's probes and each progress poll */
+    long long interrupt_wait_ms;  /* after a cancel: how long to wait for A1111 to return */
     a1111_output_t output;
     const char *output_dir; /* borrowed; required when output = "files" */
     long long max_response_bytes;

@@ -13,8 +13,8 @@ static size_t http_write(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
-int a1111_http_init(a1111_http_t *h, const a1111_config_t *cfg, const char *path,
-                    const char *body, size_t body_len, long long timeout_ms)
+int a1111_http_init(a1111_http_t *h, const a1111_config_t *cfg, const char *path, const char *body,
+                    size_t body_len, long long timeout_ms)
 {
     char url[sizeof cfg->base_url + 128];
     memset(h, 0, sizeof *h);
@@ -32,9 +32,11 @@ int a1111_http_init(a1111_http_t *h, const a1111_config_t *cfg, const char *path
     bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK;
-    bad |= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms) != CURLE_OK;
+    bad |=
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->connect_timeout_ms) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms) != CURLE_OK;
-    bad |= curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cfg->max_response_bytes) != CURLE_OK;
+    bad |= curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cfg->max_response_bytes) !=
+           CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_write) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_WRITEDATA, h) != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf) != CURLE_OK;
@@ -103,8 +105,8 @@ emp_result_t a1111_http_transport_error(const a1111_http_t *h, CURLcode rc,
     case CURLE_WRITE_ERROR:
         if (h->body.overflow)
             return a1111_error_set(out, EMP_FAIL, "response_too_large",
-                                   "A1111 %s answered more than max_response_bytes (%lld)",
-                                   path, cfg->max_response_bytes);
+                                   "A1111 %s answered more than max_response_bytes (%lld)", path,
+                                   cfg->max_response_bytes);
         return a1111_error_set(out, EMP_RETRY, "out_of_memory",
                                "out of memory reading A1111's answer to %s", path);
     default:

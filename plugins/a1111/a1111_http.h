@@ -26,8 +26,8 @@ typedef struct a1111_http {
 
 /* Prepares a GET (body NULL) or a JSON POST of path on the configured backend. `body` is
  * borrowed until the exchange ends. 0, or -1 when curl could not allocate. */
-int a1111_http_init(a1111_http_t *h, const a1111_config_t *cfg, const char *path,
-                    const char *body, size_t body_len, long long timeout_ms);
+int a1111_http_init(a1111_http_t *h, const a1111_config_t *cfg, const char *path, const char *body,
+                    size_t body_len, long long timeout_ms);
 void a1111_http_cleanup(a1111_http_t *h); /* safe on a zeroed or cleaned struct */
 
 /* Blocking exchange (start's probes). Returns the CURLcode. */

@@ -79,7 +79,8 @@ static void send_interrupt(job_ctx_t *c, long long now)
 {
     if (c->intr_on || c->interrupts >= A1111_MAX_INTERRUPTS)
         return;
-    if (add(c, &c->intr, &c->intr_on, "/sdapi/v1/interrupt", "", 0, c->s->cfg.probe_timeout_ms) != 0)
+    if (add(c, &c->intr, &c->intr_on, "/sdapi/v1/interrupt", "", 0, c->s->cfg.probe_timeout_ms) !=
+        0)
         return;
     c->interrupts++;
     c->last_interrupt_at = now;
@@ -138,7 +139,8 @@ static void on_done(job_ctx_t *c, CURL *easy, CURLcode rc)
     } else if (easy == c->intr.easy) {
         long status = a1111_http_status(&c->intr);
         if (rc != CURLE_OK || status != 200)
-            c->api->log(c->s->host, EMP_LOG_WARN, "cancel: POST /sdapi/v1/interrupt failed (%s %ld)",
+            c->api->log(c->s->host, EMP_LOG_WARN,
+                        "cancel: POST /sdapi/v1/interrupt failed (%s %ld)",
                         rc != CURLE_OK ? curl_easy_strerror(rc) : "HTTP", status);
         drop(c, &c->intr, &c->intr_on);
     }
@@ -228,10 +230,13 @@ static emp_result_t finish(job_ctx_t *c)
 
     if (api->cancelled(c->job)) {
         if (!c->gen_sent)
-            return api->fail(c->job, EMP_CANCELLED, "cancelled", "cancelled before A1111 was asked");
+            return api->fail(c->job, EMP_CANCELLED, "cancelled",
+                             "cancelled before A1111 was asked");
         if (!c->gen_done) {
-            api->log(c->s->host, EMP_LOG_WARN, "cancel: A1111 did not answer within %lld ms of "
-                     "the interrupt; dropping the request", c->s->cfg.interrupt_wait_ms);
+            api->log(c->s->host, EMP_LOG_WARN,
+                     "cancel: A1111 did not answer within %lld ms of "
+                     "the interrupt; dropping the request",
+                     c->s->cfg.interrupt_wait_ms);
             return api->fail(c->job, EMP_CANCELLED, "cancelled",
                              "cancelled; A1111 had not returned %lld ms after the interrupt",
                              c->s->cfg.interrupt_wait_ms);
@@ -248,9 +253,11 @@ static emp_result_t finish(job_ctx_t *c)
         a1111_error_from_http(status, c->gen.body.data, c->gen.body.len, &err);
         if (err.auth) {
             c->s->auth_refused = 1;
-            api->log(c->s->host, EMP_LOG_ERROR, "A1111 at %s refused our credentials (HTTP 401); "
+            api->log(c->s->host, EMP_LOG_ERROR,
+                     "A1111 at %s refused our credentials (HTTP 401); "
                      "the job is retried elsewhere and this connector stops at its next start: "
-                     "fix options username/password", c->s->cfg.base_url);
+                     "fix options username/password",
+                     c->s->cfg.base_url);
         }
         return api->fail(c->job, err.cls, err.code, "%s", err.message);
     }
@@ -267,7 +274,8 @@ static emp_result_t finish(job_ctx_t *c)
     if (api->set_result(c->job, result.data, result.len) != 0)
         r = api->fail(c->job, EMP_FAIL, "result_too_large",
                       "the host refused the result (%zu bytes, %zu images): too large; "
-                      "try output = \"files\"", result.len, nimages);
+                      "try output = \"files\"",
+                      result.len, nimages);
     else
         api->progress(c->job, 1.0, "done");
     ebuf_free(&result);

@@ -44,7 +44,8 @@ static long probe(a1111_state_t *s, a1111_http_t *h, const char *path, const cha
                   CURLcode *rc)
 {
     *rc = CURLE_OUT_OF_MEMORY;
-    if (a1111_http_init(h, &s->cfg, path, body, body ? strlen(body) : 0, s->cfg.probe_timeout_ms) != 0)
+    if (a1111_http_init(h, &s->cfg, path, body, body ? strlen(body) : 0, s->cfg.probe_timeout_ms) !=
+        0)
         return 0;
     *rc = a1111_http_perform(h);
     return *rc == CURLE_OK ? a1111_http_status(h) : 0;
@@ -60,8 +61,10 @@ static void probe_models(a1111_state_t *s)
     if (status == 200 && a1111_models_parse(h.body.data, h.body.len, &names) == 0)
         s->api->set_models(s->host, names.data);
     else
-        s->api->log(s->host, EMP_LOG_WARN, "A1111 GET /sdapi/v1/sd-models failed (%s); "
-                    "models not advertised", status ? "bad answer" : curl_easy_strerror(rc));
+        s->api->log(s->host, EMP_LOG_WARN,
+                    "A1111 GET /sdapi/v1/sd-models failed (%s); "
+                    "models not advertised",
+                    status ? "bad answer" : curl_easy_strerror(rc));
     ebuf_free(&names);
     a1111_http_cleanup(&h);
 }
@@ -88,7 +91,8 @@ emp_start_t a1111_probe(a1111_state_t *s)
     emp_start_t verdict = EMP_START_NOT_READY;
 
     if (s->auth_refused) {
-        api->log(s->host, EMP_LOG_ERROR, "A1111 at %s refused our credentials during a job "
+        api->log(s->host, EMP_LOG_ERROR,
+                 "A1111 at %s refused our credentials during a job "
                  "(HTTP 401): fix options username/password to match its --api-auth, then restart",
                  s->cfg.base_url);
         return EMP_START_FATAL;
@@ -98,13 +102,17 @@ emp_start_t a1111_probe(a1111_state_t *s)
         api->log(s->host, EMP_LOG_INFO, "A1111 not ready at %s: %s", s->cfg.base_url,
                  h.errbuf[0] ? h.errbuf : curl_easy_strerror(rc));
     } else if (status == 401) {
-        api->log(s->host, EMP_LOG_ERROR, "A1111 at %s refused %s (HTTP 401): set options "
-                 "username/password to match its --api-auth", s->cfg.base_url,
+        api->log(s->host, EMP_LOG_ERROR,
+                 "A1111 at %s refused %s (HTTP 401): set options "
+                 "username/password to match its --api-auth",
+                 s->cfg.base_url,
                  s->cfg.username ? "our credentials" : "a request without credentials");
         verdict = EMP_START_FATAL;
     } else if (status == 404) {
-        api->log(s->host, EMP_LOG_WARN, "A1111 at %s has no /sdapi/v1/options (404): still "
-                 "starting, or not run with --api / --nowebui", s->cfg.base_url);
+        api->log(s->host, EMP_LOG_WARN,
+                 "A1111 at %s has no /sdapi/v1/options (404): still "
+                 "starting, or not run with --api / --nowebui",
+                 s->cfg.base_url);
     } else if (status != 200) {
         api->log(s->host, EMP_LOG_INFO, "A1111 not ready at %s: GET /sdapi/v1/options answered %ld",
                  s->cfg.base_url, status);
@@ -113,8 +121,10 @@ emp_start_t a1111_probe(a1111_state_t *s)
         if (cJSON_IsObject(root))
             verdict = EMP_START_READY;
         else
-            api->log(s->host, EMP_LOG_WARN, "%s answers GET /sdapi/v1/options with something "
-                     "that is not A1111's settings object", s->cfg.base_url);
+            api->log(s->host, EMP_LOG_WARN,
+                     "%s answers GET /sdapi/v1/options with something "
+                     "that is not A1111's settings object",
+                     s->cfg.base_url);
         cJSON_Delete(root);
     }
     a1111_http_cleanup(&h);

@@ -134,7 +134,7 @@ static a1111_owner_t global_owner(a1111_tracker_t *t, const a1111_progress_snap_
     double pos = snap_fraction(s);
     if (t->ours_seen)
         return our_kind && strcmp(s->job_timestamp, t->our_ts) == 0 ? A1111_OWNER_OURS
-                                                                   : A1111_OWNER_OTHER;
+                                                                    : A1111_OWNER_OTHER;
     int started_after = !t->baseline_busy || t->gap_seen ||
                         strcmp(s->job_timestamp, t->baseline_ts) != 0 || pos < t->baseline_pos;
     if (started_after && our_kind) {
@@ -170,8 +170,7 @@ static int report(a1111_tracker_t *t, double f, const char *msg, double *fractio
 }
 
 int a1111_tracker_update(a1111_tracker_t *t, const a1111_progress_snap_t *snap,
-                         const a1111_task_snap_t *task, double *fraction, char *msg,
-                         size_t msglen)
+                         const a1111_task_snap_t *task, double *fraction, char *msg, size_t msglen)
 {
     char text[160];
     if (t->tracked) {
@@ -186,7 +185,8 @@ int a1111_tracker_update(a1111_tracker_t *t, const a1111_progress_snap_t *snap,
         }
         t->owner = task->active ? A1111_OWNER_OURS : A1111_OWNER_UNKNOWN;
         /* The two polls race at job boundaries: use the counters only when they agree. */
-        if (!task->active || snap == NULL || !snap_busy(snap) || strcmp(snap->job, t->state_job) != 0)
+        if (!task->active || snap == NULL || !snap_busy(snap) ||
+            strcmp(snap->job, t->state_job) != 0)
             return 0;
     } else {
         if (snap == NULL) {
@@ -207,7 +207,8 @@ int a1111_tracker_update(a1111_tracker_t *t, const a1111_progress_snap_t *snap,
     double f = snap_fraction(snap);
     if (f < 0)
         return report(t, 0, "A1111 is starting the generation", fraction, msg, msglen);
-    int n = snprintf(text, sizeof text, "step %lld/%lld", snap->sampling_step, snap->sampling_steps);
+    int n =
+        snprintf(text, sizeof text, "step %lld/%lld", snap->sampling_step, snap->sampling_steps);
     if (snap->job_count > 1 && n > 0 && (size_t)n < sizeof text)
         n += snprintf(text + n, sizeof text - (size_t)n, ", batch %lld/%lld",
                       snap->job_no + 1 > snap->job_count ? snap->job_count : snap->job_no + 1,

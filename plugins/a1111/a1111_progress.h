@@ -53,10 +53,10 @@ typedef struct a1111_tracker {
     int baseline_busy;
     char baseline_ts[32];
     double baseline_pos;
-    int gap_seen;       /* the server was idle after the baseline */
+    int gap_seen; /* the server was idle after the baseline */
     int ours_seen;
     char our_ts[32];
-    a1111_owner_t owner; /* verdict of the last update */
+    a1111_owner_t owner;  /* verdict of the last update */
     double last_fraction; /* last reported, -1 before the first */
     char last_message[160];
 } a1111_tracker_t;
@@ -67,7 +67,6 @@ void a1111_tracker_baseline(a1111_tracker_t *t, const a1111_progress_snap_t *sna
 /* One tick. snap and task may be NULL (poll failed / not tracked). Returns 1 when
  * (*fraction, msg) is a new report for the host, 0 otherwise; t->owner is updated either way. */
 int a1111_tracker_update(a1111_tracker_t *t, const a1111_progress_snap_t *snap,
-                         const a1111_task_snap_t *task, double *fraction, char *msg,
-                         size_t msglen);
+                         const a1111_task_snap_t *task, double *fraction, char *msg, size_t msglen);
 
 #endif

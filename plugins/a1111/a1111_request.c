@@ -88,8 +88,8 @@ static int non_empty_array(ejson_span_t v)
     return ejson_array_begin(&it, v.p, v.len) == 0 && ejson_array_next(&it, &e) == 1;
 }
 
-int a1111_request_build(const char *payload, size_t len, const char *task_id,
-                        a1111_request_t *out, char *err, size_t errlen)
+int a1111_request_build(const char *payload, size_t len, const char *task_id, a1111_request_t *out,
+                        char *err, size_t errlen)
 {
     ejson_iter_t it;
     ejson_member_t m;

@@ -30,8 +30,8 @@ typedef struct a1111_request {
 /* Builds the request for `payload` (len bytes, not necessarily NUL-terminated). task_id becomes
  * force_task_id. Returns 0, or -1 with a message for the job's failure in err (the payload is
  * the user's mistake: not a JSON object, an unknown endpoint/mode...). */
-int a1111_request_build(const char *payload, size_t len, const char *task_id,
-                        a1111_request_t *out, char *err, size_t errlen);
+int a1111_request_build(const char *payload, size_t len, const char *task_id, a1111_request_t *out,
+                        char *err, size_t errlen);
 void a1111_request_free(a1111_request_t *req);
 
 #endif

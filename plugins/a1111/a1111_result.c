@@ -145,7 +145,8 @@ static int put_files(ejson_span_t images, const a1111_result_opts_t *o, ebuf_t *
         ebuf_reset(&bin);
         if (ejson_string_decode(e, &b64) != 0 ||
             a1111_base64_decode(b64.data ? b64.data : "", b64.len, &bin) != 0 || bin.len == 0) {
-            a1111_error_set(err, EMP_RETRY, "bad_response", "A1111 image %zu is not base64", *count);
+            a1111_error_set(err, EMP_RETRY, "bad_response", "A1111 image %zu is not base64",
+                            *count);
             goto done;
         }
         int k = image_kind(bin.data, bin.len);
@@ -156,7 +157,7 @@ static int put_files(ejson_span_t images, const a1111_result_opts_t *o, ebuf_t *
                             strerror(errno));
             goto done;
         }
-        char (*np)[4096] = realloc(w->paths, (w->n + 1) * sizeof *np);
+        char(*np)[4096] = realloc(w->paths, (w->n + 1) * sizeof *np);
         if (np == NULL) {
             unlink(path);
             a1111_error_set(err, EMP_RETRY, "out_of_memory", "out of memory writing images");
@@ -234,7 +235,8 @@ int a1111_result_build(const char *body, size_t len, const a1111_result_opts_t *
     int has_images = 0, has_params = 0, has_info = 0, r;
     *nimages = 0;
     if (body == NULL || ejson_validate(body, len) != 0) {
-        a1111_error_set(err, EMP_RETRY, "bad_response", "A1111 answered 200 with a body that is not JSON");
+        a1111_error_set(err, EMP_RETRY, "bad_response",
+                        "A1111 answered 200 with a body that is not JSON");
         return -1;
     }
     if (ejson_object_begin(&it, body, len) != 0) {

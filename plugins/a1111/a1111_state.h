@@ -19,8 +19,8 @@ typedef struct a1111_state {
     const emp_host_api_t *api; /* borrowed from the host until destroy */
     emp_host_t *host;
     a1111_config_t cfg;
-    pthread_mutex_t mu; /* guards `multi` against cancel's curl_multi_wakeup */
-    CURLM *multi;       /* created on first use (job thread), freed by stop/destroy */
+    pthread_mutex_t mu;     /* guards `multi` against cancel's curl_multi_wakeup */
+    CURLM *multi;           /* created on first use (job thread), freed by stop/destroy */
     int have_task_progress; /* start found POST /internal/progress (Gradio UI running) */
     int auth_refused;       /* a run got 401: the next start is FATAL */
 } a1111_state_t;

@@ -92,8 +92,8 @@ int cfy_backend_history(job_t *j, cfy_http_resp_t *resp, cfy_history_t *h, char 
         return -1;
     }
     char perr[160];
-    if (cfy_history_parse(resp->body.data, resp->body.len, j->prompt_id, h, perr,
-                          sizeof perr) != 0) {
+    if (cfy_history_parse(resp->body.data, resp->body.len, j->prompt_id, h, perr, sizeof perr) !=
+        0) {
         snprintf(err, errlen, "GET /history: %s", perr);
         return -2;
     }

@@ -22,7 +22,7 @@
  * well inside the host's cancel grace period (cancel_grace_s, 10 s by default). */
 #define CFY_CANCEL_WAIT_MS 6000
 #define CFY_CANCEL_REQUEST_TIMEOUT_MS 1500
-#define CFY_HISTORY_TRIES 4      /* /history after the end marker: retries while it is {} */
+#define CFY_HISTORY_TRIES 4 /* /history after the end marker: retries while it is {} */
 #define CFY_RECONNECT_MAX_BACKOFF_MS 5000
 #define CFY_FEATURE_FLAGS                                                                          \
     "{\"type\":\"feature_flags\",\"data\":{\"supports_preview_metadata\":true}}"
