@@ -693,6 +693,15 @@ int emp_config_load(emp_config_t *c, const char *path, int gpu, emp_errlist_t *e
         free(c->worker_id);
         c->worker_id = build_worker_id(c);
     }
+    /* the id names Redis keys and channels: it must be non-empty and printable */
+    int id_ok = c->worker_id[0] != '\0';
+    for (const char *p = c->worker_id; *p && id_ok; p++)
+        id_ok = (unsigned char)*p > ' ' && *p != 0x7f;
+    if (!id_ok)
+        emp_err_add(e, path, 0,
+                    "the worker id \"%s\" is empty or has spaces or control characters (check "
+                    "$WORKER_ID, worker.worker_id and worker.worker_id_format)",
+                    c->worker_id);
     if (c->nconnectors == 0)
         emp_err_add(e, path, 0,
                     "no connector is enabled for GPU %d: drop a connector file into "
