@@ -513,6 +513,25 @@ int emp_queue_progress(emp_queue_t *q, struct emp_job *job, double fraction, con
     return rc;
 }
 
+/* The reply of a fenced outcome script: {1|0, status or outcome}. Frees r (NULL allowed).
+ * Returns 1 written, 0 dropped by the fence, -1 error. */
+static int fenced_reply(emp_queue_t *q, redisReply *r, const char *what, char *text,
+                        size_t text_len)
+{
+    if (r == NULL)
+        return -1;
+    int rc = -1;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+        rc = (int)r->element[0]->integer;
+        snprintf(text, text_len, "%s", r->element[1]->str ? r->element[1]->str : "");
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        q_set_err(q, "%s script failed: %s", what, r->str);
+        LOG_E("%s", q->err);
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
 int emp_queue_complete(emp_queue_t *q, struct emp_job *job, const char *result_json,
                        long long processing_ms, double final_progress, const char *final_msg,
                        char *seen, size_t seen_len)
@@ -553,18 +572,7 @@ int emp_queue_complete(emp_queue_t *q, struct emp_job *job, const char *result_j
     free(cj);
     free(st);
     free(me);
-    if (r == NULL)
-        return -1;
-    int rc = -1;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
-        rc = (int)r->element[0]->integer;
-        snprintf(seen, seen_len, "%s", r->element[1]->str ? r->element[1]->str : "");
-    } else if (r->type == REDIS_REPLY_ERROR) {
-        q_set_err(q, "completion script failed: %s", r->str);
-        LOG_E("%s", q->err);
-    }
-    freeReplyObject(r);
-    return rc;
+    return fenced_reply(q, r, "completion", seen, seen_len);
 }
 
 int emp_queue_fail(emp_queue_t *q, struct emp_job *job, int retryable, int immediate,
@@ -597,16 +605,5 @@ int emp_queue_fail(emp_queue_t *q, struct emp_job *job, int retryable, int immed
     redisReply *r = q_script(q, EMP_SCRIPT_FAIL, 15, argv);
     free(st);
     free(me);
-    if (r == NULL)
-        return -1;
-    int rc = -1;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
-        rc = (int)r->element[0]->integer;
-        snprintf(outcome, outcome_len, "%s", r->element[1]->str ? r->element[1]->str : "");
-    } else if (r->type == REDIS_REPLY_ERROR) {
-        q_set_err(q, "failure script failed: %s", r->str);
-        LOG_E("%s", q->err);
-    }
-    freeReplyObject(r);
-    return rc;
+    return fenced_reply(q, r, "failure", outcome, outcome_len);
 }
