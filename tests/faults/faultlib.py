@@ -18,9 +18,7 @@ they wait for conditions with deadlines (wait_until).
 Only the standard library and python3-redis (Debian) are used; run with /usr/bin/python3.
 """
 
-import datetime
 import json
-import math
 import os
 import re
 import shutil
@@ -33,13 +31,11 @@ import tempfile
 import threading
 import time
 import traceback
-import uuid
 
-import redis
-
-
-class TestFailure(Exception):
-    pass
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'lib'))
+import emptest  # noqa: E402
+from emptest import (SANITIZER_MARKERS, TestFailure, check, conf_group, conf_value,  # noqa: E402,F401
+                     free_port, iso_now, iso_to_ms, wait_until)
 
 
 class TestSkip(Exception):
@@ -47,40 +43,6 @@ class TestSkip(Exception):
 
 
 SKIP_RC = 77
-
-
-def check(cond, what):
-    if not cond:
-        raise TestFailure(what)
-
-
-def wait_until(pred, timeout, what, interval=0.01):
-    """Poll pred() until it returns something truthy (returned), or fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            raise TestFailure('timed out after %.1f s waiting for: %s' % (timeout, what))
-        time.sleep(interval)
-
-
-def iso_now():
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return now.strftime('%Y-%m-%dT%H:%M:%S.') + '%03dZ' % (now.microsecond // 1000)
-
-
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-SANITIZER_MARKERS = ('ERROR: AddressSanitizer', 'ERROR: LeakSanitizer', 'runtime error:',
-                     'SUMMARY: UndefinedBehaviorSanitizer')
 
 
 # ------------------------------------------------------------------------------------------------
@@ -127,79 +89,12 @@ class Ctx:
 # redis-server
 # ------------------------------------------------------------------------------------------------
 
-class RedisServer:
+class RedisServer(emptest.RedisServer):
     def __init__(self, ctx, password=None, appendonly=False):
+        super().__init__(ctx.tmpdir, appendonly=appendonly, password=password,
+                         extra_args=['--enable-debug-command', 'local'])
         self.ctx = ctx
-        self.dir = os.path.join(ctx.tmpdir, 'redis')
-        os.makedirs(self.dir, exist_ok=True)
-        self.password = password
-        self.appendonly = appendonly
-        self.port = None
-        self.proc = None
-        self.log = os.path.join(self.dir, 'redis.log')
-        self.stopped = False  # SIGSTOPped
         ctx.track(self)
-
-    def _spawn(self):
-        args = ['redis-server', '--bind', '127.0.0.1', '--port', str(self.port),
-                '--dir', self.dir, '--save', '', '--daemonize', 'no', '--logfile', self.log,
-                '--protected-mode', 'no', '--maxclients', '1000',
-                '--enable-debug-command', 'local',
-                '--appendonly', 'yes' if self.appendonly else 'no']
-        if self.appendonly:
-            args += ['--appendfsync', 'always']
-        if self.password:
-            args += ['--requirepass', self.password]
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                if self.client(timeout=1).ping():
-                    return True
-            except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError):
-                pass
-            time.sleep(0.01)
-        return False
-
-    def start(self):
-        for _ in range(20):
-            self.port = free_port()
-            if self._spawn():
-                return self
-            self._kill()
-        raise TestFailure('cannot start redis-server (see %s)' % self.log)
-
-    def restart(self):
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self._spawn():
-                return self
-            self._kill()
-            time.sleep(0.05)
-        raise TestFailure('cannot restart redis-server on port %d' % self.port)
-
-    def _kill(self):
-        if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        self.proc = None
-
-    def stop(self):
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            if self.stopped:
-                os.kill(self.proc.pid, signal.SIGCONT)
-                self.stopped = False
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._kill()
-        self.proc = None
 
     def sigstop(self):
         os.kill(self.proc.pid, signal.SIGSTOP)
@@ -223,16 +118,6 @@ class RedisServer:
                 out += b'$%d\r\n%s\r\n' % (len(p), p)
         s.sendall(out)
         return s
-
-    @property
-    def url(self):
-        if self.password:
-            return 'redis://:%s@127.0.0.1:%d' % (self.password, self.port)
-        return 'redis://127.0.0.1:%d' % self.port
-
-    def client(self, timeout=10, decode=True):
-        return redis.Redis(host='127.0.0.1', port=self.port, password=self.password,
-                           decode_responses=decode, socket_timeout=timeout)
 
 
 def _tcp_table():
@@ -287,58 +172,22 @@ def rx_pending(pid, server_port):
 # jobs, the API way
 # ------------------------------------------------------------------------------------------------
 
-def iso_to_ms(s):
-    d = datetime.datetime.strptime(s, '%Y-%m-%dT%H:%M:%S.%fZ').replace(
-        tzinfo=datetime.timezone.utc)
-    return int(round(d.timestamp() * 1000))
-
-
-def job_record(payload=None, service='mock', priority=50, job_id=None, max_retries=3,
-               raw_payload=None, requirements=None, omit=(), extra=None):
-    """(id, hash, score, job_submitted message) as the API's submitJob writes them.
-    omit: hash fields to leave out; extra: fields to add or override (raw strings)."""
-    job_id = job_id or str(uuid.uuid4())
-    created = iso_now()
-    h = {
-        'id': job_id, 'service_required': service, 'priority': str(priority),
-        'payload': raw_payload if raw_payload is not None else json.dumps(payload or {}),
-        'requirements': json.dumps(requirements) if requirements is not None else '',
-        'customer_id': '', 'created_at': created, 'status': 'pending', 'retry_count': '0',
-        'max_retries': str(max_retries), 'workflow_id': '', 'workflow_priority': '',
-        'workflow_datetime': '', 'current_step': '', 'total_steps': '',
-        'job_trace_id': 'temp-trace-id', 'job_span_id': 'temp-span-id',
-        'workflow_trace_id': '', 'workflow_span_id': '', 'ctx': '',
-    }
-    for k in omit:
-        h.pop(k, None)
-    h.update(extra or {})
-    score = float(priority) * 1e15 - math.floor(iso_to_ms(created) / 1000)
-    msg = json.dumps({'job_id': job_id, 'service_required': service, 'priority': priority,
-                      'status': 'pending', 'created_at': created,
-                      'timestamp': int(time.time() * 1000)})
-    return job_id, h, score, msg
+def job_record(*args, **kw):
+    """(id, hash, score, job_submitted message) as the API's submitJob writes them (a short
+    job_submitted message). omit: hash fields to leave out; extra: fields to add or override."""
+    kw.setdefault('short_message', True)
+    return emptest.job_record(*args, **kw)
 
 
 def submit(r, publish=True, **kw):
-    job_id, h, score, msg = job_record(**kw)
     p = r.pipeline(transaction=False)
-    p.hset('job:' + job_id, mapping=h)
-    p.zadd('jobs:pending', {job_id: score})
-    if publish:
-        p.publish('job_submitted', msg)
+    job_id = emptest.write_job(p, job_record(**kw), publish)
     p.execute()
     return job_id
 
 
 def submit_many(r, records, publish=True, batch=500):
-    for i in range(0, len(records), batch):
-        p = r.pipeline(transaction=False)
-        for job_id, h, score, msg in records[i:i + batch]:
-            p.hset('job:' + job_id, mapping=h)
-            p.zadd('jobs:pending', {job_id: score})
-            if publish:
-                p.publish('job_submitted', msg)
-        p.execute()
+    emptest.submit_many(r, records, publish, batch)
 
 
 def job_status(r, job_id):
@@ -361,65 +210,12 @@ def failure_reason(r, job_id):
 # pub/sub
 # ------------------------------------------------------------------------------------------------
 
-class Listener:
+class Listener(emptest.Listener):
     """A subscriber on its own connection; records (monotonic time, channel, data)."""
 
     def __init__(self, server, channels=(), patterns=(), decode=True):
-        self.r = server.client(decode=decode)
-        self.ps = self.r.pubsub()
-        if channels:
-            self.ps.subscribe(*channels)
-        if patterns:
-            self.ps.psubscribe(*patterns)
-        self.msgs = []
-        self.lock = threading.Lock()
-        self._stop = False
-        n, got = len(channels) + len(patterns), 0
-        deadline = time.monotonic() + 5
-        while got < n and time.monotonic() < deadline:
-            m = self.ps.get_message(timeout=0.5)
-            if m and m['type'] in ('subscribe', 'psubscribe'):
-                got += 1
-        check(got == n, 'subscriptions confirmed (%d of %d)' % (got, n))
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        super().__init__(server, channels, patterns, decode)
         server.ctx.track(self)
-
-    def _run(self):
-        while not self._stop:
-            try:
-                m = self.ps.get_message(timeout=0.1)
-            except Exception:  # the server went away: keep going
-                time.sleep(0.05)
-                continue
-            if m and m['type'] in ('message', 'pmessage'):
-                with self.lock:
-                    self.msgs.append((time.monotonic(), m['channel'], m['data']))
-
-    def stop(self):
-        if self._stop:
-            return
-        self._stop = True
-        self.thread.join(2)
-        try:
-            self.ps.close()
-        except Exception:
-            pass
-
-    def all(self, channel=None):
-        with self.lock:
-            return [(t, c, d) for (t, c, d) in self.msgs if channel is None or c == channel]
-
-    def json(self, channel, pred=None):
-        out = []
-        for _, _, d in self.all(channel):
-            try:
-                j = json.loads(d)
-            except ValueError:
-                raise TestFailure('message on %s is not JSON: %r' % (channel, d[:200]))
-            if pred is None or pred(j):
-                out.append(j)
-        return out
 
     def count(self, channel, job_id):
         return len(self.json(channel, lambda j: j.get('job_id') == job_id))
@@ -496,25 +292,7 @@ JOBS_CONF = {
 }
 
 
-def conf_value(v):
-    if isinstance(v, bool):
-        return 'true' if v else 'false'
-    if isinstance(v, (int, float)):
-        return repr(v)
-    return '"%s"' % str(v).replace('\\', '\\\\').replace('"', '\\"')
-
-
-def conf_group(d, indent='  '):
-    out = ''
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out += '%s%s = {\n%s%s};\n' % (indent, k, conf_group(v, indent + '  '), indent)
-        else:
-            out += '%s%s = %s;\n' % (indent, k, conf_value(v))
-    return out
-
-
-class Worker:
+class Worker(emptest.ProcessMixin):
     """One emp-worker process (GPU 0) with its own config dir under <tmp>/workers/<wid>.
 
     connectors: {plugin_name: options dict} (default {'mock': mock_options or {}}).
@@ -558,12 +336,8 @@ class Worker:
         self.returncodes = []
 
     def start(self):
-        env = {k: v for k, v in os.environ.items()
-               if k not in ('JOURNAL_STREAM', 'NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID',
-                            'HUB_REDIS_URL', 'WORKER_ID', 'MACHINE_ID')}
-        env.setdefault('ASAN_OPTIONS', 'detect_leaks=1:abort_on_error=0:exitcode=99')
-        env.setdefault('UBSAN_OPTIONS', 'print_stacktrace=1:halt_on_error=1:exitcode=98')
-        env.update(self.env)
+        env = emptest.worker_env(drop=('HUB_REDIS_URL', 'WORKER_ID', 'MACHINE_ID'),
+                                 extra=self.env)
         self.starts += 1
         with open(self.logpath, 'a') as log:
             log.write('===== start #%d =====\n' % self.starts)
@@ -575,17 +349,6 @@ class Worker:
                                          stderr=subprocess.STDOUT, env=env)
         self.ctx.track(self)
         return self
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def signal(self, sig):
-        check(self.alive(), 'worker %s is running (to send it signal %d)' % (self.worker_id, sig))
-        os.kill(self.proc.pid, sig)
 
     def kill9(self):
         self.signal(signal.SIGKILL)
@@ -615,13 +378,6 @@ class Worker:
             self.proc.wait()
             return None
 
-    def log(self):
-        try:
-            with open(self.logpath, errors='replace') as f:
-                return f.read()
-        except OSError:
-            return ''
-
     def log_bytes(self):
         try:
             with open(self.logpath, 'rb') as f:
@@ -642,16 +398,6 @@ class Worker:
                 i = text.index(marker)
                 return text[max(0, i - 200):i + 3000]
         return None
-
-    def rss_kib(self):
-        try:
-            with open('/proc/%d/status' % self.proc.pid) as f:
-                for line in f:
-                    if line.startswith('VmRSS:'):
-                        return int(line.split()[1])
-        except OSError:
-            pass
-        return 0
 
     def fd_count(self):
         try:
