@@ -368,8 +368,5 @@ void emp_host_http_response_free(emp_host_t *host, emp_http_response_t *resp)
         free(r->error_text);
         free(r);
     }
-    uint32_t size = resp->struct_size;
-    memset((char *)resp + sizeof resp->struct_size, 0,
-           EMP_HTTP_RESPONSE_MIN_SIZE - sizeof resp->struct_size);
-    resp->struct_size = size;
+    emp_http_response_clear(resp);
 }

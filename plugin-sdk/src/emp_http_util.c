@@ -179,3 +179,11 @@ void emp_http_too_large_reason(size_t max, char *buf, size_t len)
 {
     snprintf(buf, len, "response body larger than %zu bytes (max_response_bytes)", max);
 }
+
+void emp_http_response_clear(emp_http_response_t *resp)
+{
+    uint32_t size = resp->struct_size;
+    memset((char *)resp + sizeof resp->struct_size, 0,
+           EMP_HTTP_RESPONSE_MIN_SIZE - sizeof resp->struct_size);
+    resp->struct_size = size;
+}

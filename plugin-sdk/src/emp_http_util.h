@@ -34,6 +34,10 @@ uint32_t emp_http_connect_timeout(const emp_http_request_t *req);
 uint32_t emp_http_total_timeout(const emp_http_request_t *req, int have_job);
 size_t emp_http_max_response(const emp_http_request_t *req);
 
+/* Zero the v1.1 fields of a response, keeping struct_size (after its private part is freed):
+ * a freed response reads as empty, and freeing it again is harmless. */
+void emp_http_response_clear(emp_http_response_t *resp);
+
 /* The URL as it may appear in a log or error text: without userinfo and query/fragment. */
 void emp_http_url_for_log(const char *url, char *buf, size_t len);
 

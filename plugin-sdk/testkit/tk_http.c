@@ -634,8 +634,5 @@ void tk_http_response_free(emp_http_response_t *resp)
         free(r->error_text);
         free(r);
     }
-    uint32_t size = resp->struct_size;
-    memset((char *)resp + sizeof resp->struct_size, 0,
-           EMP_HTTP_RESPONSE_MIN_SIZE - sizeof resp->struct_size);
-    resp->struct_size = size;
+    emp_http_response_clear(resp);
 }
