@@ -284,3 +284,31 @@ void emp_config_env_connectors(emp_config_t *c, emp_getenv_fn get, emp_errlist_t
     for (size_t k = 0; k < c->nconnectors; k++)
         connector_env(c, &c->connectors[k], get, e);
 }
+
+/* The variables read outside the tables above (legacy Redis address, connector selection). */
+static const char *const other_names[] = {"WORKER_REDIS_API_HOST",
+                                          "WORKER_REDIS_API_PORT",
+                                          "WORKER_WEBSOCKET_AUTH_TOKEN",
+                                          "WORKER_USE_SSL",
+                                          "WORKER_CONNECTORS",
+                                          "CONNECTORS",
+                                          NULL};
+
+const char *emp_config_env_name(size_t i)
+{
+    size_t n = 0;
+    for (const env_spec_t *s = env_table; s->name; s++)
+        if (n++ == i)
+            return s->name;
+    for (int k = 0; other_names[k]; k++)
+        if (n++ == i)
+            return other_names[k];
+    for (const port_env_t *p = port_envs; p->plugin; p++) {
+        const char *const *lists[3] = {p->exact, p->base, p->host};
+        for (int l = 0; l < 3; l++)
+            for (int k = 0; lists[l][k]; k++)
+                if (n++ == i)
+                    return lists[l][k];
+    }
+    return NULL;
+}

@@ -17,4 +17,8 @@ void emp_config_env_apply(emp_config_t *c, emp_getenv_fn get, emp_errlist_t *e);
  * Called after conf.d is read and before disabled connectors are dropped. */
 void emp_config_env_connectors(emp_config_t *c, emp_getenv_fn get, emp_errlist_t *e);
 
+/* The i-th environment variable this module reads (0-based), NULL past the last: for tests
+ * and fuzzers that must start from (or vary) exactly the variables the worker looks at. */
+const char *emp_config_env_name(size_t i);
+
 #endif

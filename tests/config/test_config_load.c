@@ -20,20 +20,10 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "config_env.h"
 #include "errlist.h"
 
 /* Every variable config_env.c reads (scalar table, legacy Redis, connectors, ports). */
-static const char *const env_names[] = {
-    "HUB_REDIS_URL", "WORKER_ID", "MACHINE_ID", "UNIFIED_MACHINE_STATUS",
-    "WORKER_POLL_INTERVAL_MS", "WORKER_HEARTBEAT_INTERVAL_MS", "JOB_TIMEOUT_MINUTES",
-    "WORKER_JOB_TIMEOUT_MINUTES", "WORKER_RAM_GB", "WORKER_GPU_MEMORY_GB", "WORKER_GPU_MODEL",
-    "WORKER_CUSTOMER_ISOLATION", "CUSTOMER_ISOLATION", "ALLOWED_CUSTOMERS", "DENIED_CUSTOMERS",
-    "MAX_CONCURRENT_CUSTOMERS", "WORKER_WORKFLOW_ID", "WORKER_REDIS_API_HOST",
-    "WORKER_REDIS_API_PORT", "WORKER_WEBSOCKET_AUTH_TOKEN", "WORKER_USE_SSL",
-    "WORKER_CONNECTORS", "CONNECTORS", "WORKER_COMFYUI_PORT", "COMFYUI_PORT",
-    "WORKER_BASE_COMFYUI_PORT", "COMFYUI_BASE_PORT", "COMFYUI_HOST", "WORKER_A1111_PORT",
-    "A1111_PORT", "WORKER_BASE_A1111_PORT", "A1111_BASE_PORT", "A1111_HOST", NULL,
-};
 
 static char g_root[64];
 static int g_case;
@@ -47,8 +37,8 @@ typedef struct fx {
 
 static void clear_env(void)
 {
-    for (int i = 0; env_names[i]; i++)
-        unsetenv(env_names[i]);
+    for (size_t i = 0; emp_config_env_name(i); i++)
+        unsetenv(emp_config_env_name(i));
 }
 
 static void write_file(const fx_t *f, const char *rel, const char *text)

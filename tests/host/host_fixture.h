@@ -13,22 +13,12 @@
 #include <sys/stat.h>
 #include <time.h>
 
-static const char *const hf_env_names[] = {
-    "HUB_REDIS_URL", "WORKER_ID", "MACHINE_ID", "UNIFIED_MACHINE_STATUS",
-    "WORKER_POLL_INTERVAL_MS", "WORKER_HEARTBEAT_INTERVAL_MS", "JOB_TIMEOUT_MINUTES",
-    "WORKER_JOB_TIMEOUT_MINUTES", "WORKER_RAM_GB", "WORKER_GPU_MEMORY_GB", "WORKER_GPU_MODEL",
-    "WORKER_CUSTOMER_ISOLATION", "CUSTOMER_ISOLATION", "ALLOWED_CUSTOMERS", "DENIED_CUSTOMERS",
-    "MAX_CONCURRENT_CUSTOMERS", "WORKER_WORKFLOW_ID", "WORKER_REDIS_API_HOST",
-    "WORKER_REDIS_API_PORT", "WORKER_WEBSOCKET_AUTH_TOKEN", "WORKER_USE_SSL",
-    "WORKER_CONNECTORS", "CONNECTORS", "WORKER_COMFYUI_PORT", "COMFYUI_PORT",
-    "WORKER_BASE_COMFYUI_PORT", "COMFYUI_BASE_PORT", "COMFYUI_HOST", "WORKER_A1111_PORT",
-    "A1111_PORT", "WORKER_BASE_A1111_PORT", "A1111_BASE_PORT", "A1111_HOST", NULL,
-};
+#include "config_env.h"
 
 static inline void hf_clear_env(void)
 {
-    for (int i = 0; hf_env_names[i]; i++)
-        unsetenv(hf_env_names[i]);
+    for (size_t i = 0; emp_config_env_name(i); i++)
+        unsetenv(emp_config_env_name(i));
 }
 
 /* mkdtemp under /tmp; returns 0 or -1. */

@@ -10,19 +10,9 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_env.h"
 #include "redis_url.h"
 
-static const char *const NAMES[] = {
-    "HUB_REDIS_URL", "WORKER_ID", "MACHINE_ID", "UNIFIED_MACHINE_STATUS",
-    "WORKER_POLL_INTERVAL_MS", "WORKER_HEARTBEAT_INTERVAL_MS", "JOB_TIMEOUT_MINUTES",
-    "WORKER_JOB_TIMEOUT_MINUTES", "WORKER_RAM_GB", "WORKER_GPU_MEMORY_GB", "WORKER_GPU_MODEL",
-    "WORKER_CUSTOMER_ISOLATION", "CUSTOMER_ISOLATION", "ALLOWED_CUSTOMERS", "DENIED_CUSTOMERS",
-    "MAX_CONCURRENT_CUSTOMERS", "WORKER_WORKFLOW_ID", "WORKER_REDIS_API_HOST",
-    "WORKER_REDIS_API_PORT", "WORKER_WEBSOCKET_AUTH_TOKEN", "WORKER_USE_SSL",
-    "WORKER_CONNECTORS", "CONNECTORS", "WORKER_COMFYUI_PORT", "COMFYUI_PORT",
-    "WORKER_BASE_COMFYUI_PORT", "COMFYUI_BASE_PORT", "COMFYUI_HOST", "WORKER_A1111_PORT",
-    "A1111_PORT", "WORKER_BASE_A1111_PORT", "A1111_BASE_PORT", "A1111_HOST", NULL,
-};
 
 static char g_main[128];
 
@@ -77,8 +67,8 @@ static int plain_port(const char *p)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     setup();
-    for (int i = 0; NAMES[i]; i++)
-        unsetenv(NAMES[i]);
+    for (size_t i = 0; emp_config_env_name(i); i++)
+        unsetenv(emp_config_env_name(i));
     char *text = fz_cstr(data, size);
     for (char *line = text, *next; line && *line; line = next) {
         next = strchr(line, '\n');
@@ -88,9 +78,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (eq == NULL)
             continue;
         *eq = '\0';
-        for (int i = 0; NAMES[i]; i++)
-            if (strcmp(line, NAMES[i]) == 0)
-                setenv(NAMES[i], eq + 1, 1);
+        for (size_t i = 0; emp_config_env_name(i); i++)
+            if (strcmp(line, emp_config_env_name(i)) == 0)
+                setenv(emp_config_env_name(i), eq + 1, 1);
     }
     free(text);
     emp_config_t cfg;
