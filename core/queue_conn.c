@@ -219,6 +219,40 @@ redisReply *q_script_pipeline(emp_queue_t *q, int n, const q_script_call_t *call
     return last;
 }
 
+/* hiredis 0.14's reader trusts the element count of an aggregate reply and callocs it up
+ * front ("*4000000000" allocates gigabytes before a single element arrives; 1.x added
+ * maxelements). The guard wraps the reader's createArray and refuses counts above
+ * EMP_MAX_REPLY_ELEMENTS, which hiredis reports as an error: the connection is dropped and
+ * reconnected. No reply of this protocol comes near the limit (SCAN pages hold 1000 keys). */
+#define EMP_MAX_REPLY_ELEMENTS (1 << 20)
+
+/* The reader functions hiredis installs by default (one static table inside hiredis, the same
+ * for every context), and our copy with the guarded createArray. Process-wide, written once by
+ * the control thread, which alone opens connections. */
+static redisReplyObjectFunctions *g_reader_default;
+static redisReplyObjectFunctions g_reader_guarded;
+
+static void *guarded_create_array(const redisReadTask *task, int elements)
+{
+    if (elements > EMP_MAX_REPLY_ELEMENTS)
+        return NULL; /* hiredis: "Out of memory" error on this reader */
+    return g_reader_default->createArray(task, elements);
+}
+
+void q_guard_reader(redisContext *c)
+{
+    if (c == NULL || c->reader == NULL || c->reader->fn == NULL ||
+        c->reader->fn == &g_reader_guarded)
+        return;
+    if (g_reader_default == NULL) {
+        g_reader_default = c->reader->fn;
+        g_reader_guarded = *g_reader_default;
+        g_reader_guarded.createArray = guarded_create_array;
+    }
+    if (c->reader->fn == g_reader_default)
+        c->reader->fn = &g_reader_guarded;
+}
+
 static redisContext *open_one(emp_queue_t *q, const emp_redis_url_t *u)
 {
     struct timeval ct = {q->cfg->connect_timeout_ms / 1000,
@@ -235,6 +269,7 @@ static redisContext *open_one(emp_queue_t *q, const emp_redis_url_t *u)
         return NULL;
     }
     redisSetTimeout(c, tt);
+    q_guard_reader(c);
     if (!u->socket)
         redisEnableKeepAlive(c);
     redisReply *r = NULL;

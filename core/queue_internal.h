@@ -36,6 +36,8 @@ struct emp_queue {
 };
 
 /* queue_conn.c */
+/* Refuse absurd aggregate sizes in replies read on `c` (see queue_conn.c). */
+void q_guard_reader(redisContext *c);
 void q_set_err(emp_queue_t *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Runs a command (argv form) and returns the reply (caller frees), or NULL and disconnects. */
 redisReply *q_cmd_argv(emp_queue_t *q, int argc, const char **argv, const size_t *lens);

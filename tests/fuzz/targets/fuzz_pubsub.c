@@ -35,6 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     q.sub = redisConnectFd(sv[0]);
     if (q.sub == NULL)
         abort();
+    q_guard_reader(q.sub); /* as emp_queue_connect does for its connections */
     size_t off = 0;
     int rc = 0;
     while (off < size && rc == 0) {
